@@ -1,0 +1,1 @@
+"""Stanceline serving: the inference API, batching queue, batch CLI and web page."""

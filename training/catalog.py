@@ -1,0 +1,170 @@
+"""Finding parties and issues in text, from the alias and issue catalogs kept as data in `datasets/catalog`.
+
+Training, evaluation and serving all locate mentions through this module, so the windows a model is
+scored on are the windows it serves. A trained model folder carries a copy of the catalog it was built
+with, which makes the folder self-contained.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+DEFAULT_CATALOG_DIR = Path(__file__).resolve().parent.parent / "datasets" / "catalog"
+Span = tuple[int, int]
+
+_STOPWORDS = {
+    "a", "an", "the", "of", "on", "in", "to", "for", "and", "or", "with", "over", "its", "at", "by", "from",
+    "about", "against", "into", "between", "as", "s",
+}
+
+
+def _read_tsv(path: Path) -> list[list[str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            rows.append(line.split("\t"))
+    return rows
+
+
+def _split_list(cell: str) -> list[str]:
+    return [item.strip() for item in cell.split(";") if item.strip()]
+
+
+def _alternation(names: list[str]) -> str:
+    return "|".join(re.escape(name) for name in sorted(set(names), key=len, reverse=True))
+
+
+def _stem(word: str) -> str:
+    """A light stem, enough to match "sanctions" with "sanctioned" and "Korea" with "Korean"."""
+    word = word.lower().removesuffix("'s")
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s", "ns", "n"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(phrase: str) -> list[str]:
+    """Stems of the words of `phrase` that carry its meaning (stopwords dropped)."""
+    words = re.findall(r"[A-Za-z][A-Za-z'\-]*", phrase)
+    return [_stem(word) for word in words if word.lower() not in _STOPWORDS]
+
+
+@dataclass
+class Catalog:
+    """Parties (canonical name to aliases) and issues (canonical name to keywords)."""
+
+    parties: dict[str, list[str]]
+    party_kinds: dict[str, str]
+    issues: dict[str, list[str]]
+    _pattern_cache: dict[tuple[str, tuple[str, ...]], re.Pattern[str]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, directory: Path | str = DEFAULT_CATALOG_DIR) -> Catalog:
+        directory = Path(directory)
+        parties, kinds = {}, {}
+        for name, kind, *aliases in _read_tsv(directory / "parties.tsv"):
+            parties[name] = _split_list(aliases[0]) if aliases else []
+            kinds[name] = kind
+        issues = {name: _split_list(keywords) for name, keywords in _read_tsv(directory / "issues.tsv")}
+        return cls(parties=parties, party_kinds=kinds, issues=issues)
+
+    def canonical_party(self, name: str) -> str:
+        """The catalog's name for `name` when it is a known party or alias, else `name` unchanged."""
+        if name in self.parties:
+            return name
+        lowered = name.lower()
+        for party, aliases in self.parties.items():
+            if party.lower() == lowered or any(alias.lower() == lowered for alias in aliases):
+                return party
+        return name
+
+    def party_names(self, party: str, extra_aliases: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Every surface form that stands for `party`: its name, catalog aliases and the given ones."""
+        canonical = self.canonical_party(party)
+        return [party, canonical, *self.parties.get(canonical, []), *extra_aliases]
+
+    def _party_pattern(self, party: str, extra_aliases: tuple[str, ...]) -> re.Pattern[str]:
+        key = (party, extra_aliases)
+        if key not in self._pattern_cache:
+            names = [name for name in self.party_names(party, extra_aliases) if name.strip()]
+            self._pattern_cache[key] = re.compile(rf"(?<![\w.])(?:{_alternation(names)})(?:'s)?(?![\w])")
+        return self._pattern_cache[key]
+
+    def find_party(self, text: str, party: str, extra_aliases: list[str] | tuple[str, ...] = ()) -> list[Span]:
+        """Character spans where `party` (or anything standing for it) is mentioned."""
+        pattern = self._party_pattern(party, tuple(extra_aliases))
+        return [match.span() for match in pattern.finditer(text)]
+
+    @cached_property
+    def _all_parties_pattern(self) -> re.Pattern[str]:
+        names = [name for party, aliases in self.parties.items() for name in (party, *aliases)]
+        return re.compile(rf"(?<![\w.])(?:{_alternation(names)})(?![\w])")
+
+    @cached_property
+    def _alias_owner(self) -> dict[str, str]:
+        return {name: party for party, aliases in self.parties.items() for name in (party, *aliases)}
+
+    def detect_parties(self, text: str, extra: dict[str, list[str]] | None = None) -> dict[str, list[Span]]:
+        """Every catalog party mentioned in `text` (plus the `extra` parties), with its mention spans."""
+        found: dict[str, list[Span]] = {}
+        for match in self._all_parties_pattern.finditer(text):
+            found.setdefault(self._alias_owner[match.group()], []).append(match.span())
+        for party, aliases in (extra or {}).items():
+            spans = self.find_party(text, party, aliases)
+            if spans:
+                found[self.canonical_party(party)] = sorted(set(found.get(self.canonical_party(party), []) + spans))
+        return found
+
+    def issue_keywords(self, issue: str) -> list[str]:
+        """Keywords that signal `issue`: its catalog keywords when it names a catalog issue."""
+        lowered = issue.lower().strip()
+        for name, keywords in self.issues.items():
+            if lowered == name or lowered in (keyword.lower() for keyword in keywords):
+                return keywords
+        return []
+
+    def find_issue(self, text: str, issue: str, extra_aliases: list[str] | tuple[str, ...] = ()) -> list[Span]:
+        """Spans where `issue` is mentioned, matched leniently.
+
+        An issue that is a party ("North Korea") is found through the party's aliases ("Pyongyang").
+        Otherwise a span is any word sharing a stem with the issue's content words ("tariffs on steel"
+        finds "steel" and "tariff"), plus the keywords of a catalog issue of that name.
+        """
+        if self.canonical_party(issue) in self.parties or extra_aliases:
+            return self.find_party(text, issue, extra_aliases)
+        spans: list[Span] = self._keyword_spans(text, self.issue_keywords(issue))
+        stems = set(content_words(issue))
+        for match in re.finditer(r"[A-Za-z][A-Za-z'\-]*", text):
+            word_stem = _stem(match.group())
+            if word_stem in stems or any(len(stem) >= 5 and word_stem.startswith(stem) for stem in stems):
+                spans.append(match.span())
+        return sorted(set(spans))
+
+    @staticmethod
+    def _keyword_spans(text: str, keywords: list[str]) -> list[Span]:
+        if not keywords:
+            return []
+        pattern = re.compile(rf"(?<![\w])(?:{_alternation(keywords)})", re.IGNORECASE)
+        return [match.span() for match in pattern.finditer(text)]
+
+    def detect_issues(self, text: str) -> dict[str, list[Span]]:
+        """Catalog issues whose keywords occur in `text`."""
+        found = {}
+        for name, keywords in self.issues.items():
+            spans = self._keyword_spans(text, keywords)
+            if spans:
+                found[name] = spans
+        return found
+
+    def write(self, directory: Path) -> None:
+        """Save this catalog as the two TSV files, so a model folder carries the catalog it used."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / "parties.tsv").open("w", encoding="utf-8") as handle:
+            for party, aliases in self.parties.items():
+                handle.write(f"{party}\t{self.party_kinds.get(party, 'party')}\t{'; '.join(aliases)}\n")
+        with (directory / "issues.tsv").open("w", encoding="utf-8") as handle:
+            for issue, keywords in self.issues.items():
+                handle.write(f"{issue}\t{'; '.join(keywords)}\n")

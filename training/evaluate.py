@@ -1,0 +1,208 @@
+"""Article-level evaluation through the same predictor that serves users.
+
+A gold (party, issue) pair is sent to the predictor exactly as a user would send it (the article text,
+the pair, the article's aliases); the predictor finds the mentions, builds the windows and aggregates.
+Scores: macro-F1 with a bootstrap 95% interval, accuracy, per-class precision/recall/F1 and the
+confusion matrix, for stance and sentiment; beside them a majority baseline and a TF-IDF + logistic
+regression baseline trained on the same train split and reading the same windows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.labels import TASKS
+from training.predictor import Document, PairRequest, Predictor
+
+OVERALL = -1
+"""Target index of a gold label that belongs to the whole text rather than to a pair."""
+
+
+@dataclass
+class EvalItem:
+    """One document and its gold labels: target index (a pair, or OVERALL) to {task: label}."""
+
+    document: Document
+    gold: dict[int, dict[str, str]] = field(default_factory=dict)
+
+
+def items_from_articles(articles: list[dict]) -> list[EvalItem]:
+    """Every annotated pair of every article, asked the way a user asks."""
+    items = []
+    for article in articles:
+        pairs = [PairRequest(a["party"], a["issue"]) for a in article["annotations"]]
+        gold = {i: {"stance": a["stance"], "sentiment": a["sentiment"]} for i, a in enumerate(article["annotations"])}
+        items.append(EvalItem(Document(article["text"], pairs, article.get("aliases", {})), gold))
+    return items
+
+
+def _targets(items: list[EvalItem], answers: list[dict]) -> dict[str, tuple[list[str], list[str]]]:
+    gold: dict[str, list[str]] = {task: [] for task in TASKS}
+    predicted: dict[str, list[str]] = {task: [] for task in TASKS}
+    for item, answer in zip(items, answers, strict=True):
+        for index, labels in item.gold.items():
+            result = answer["overall"] if index == OVERALL else answer["results"][index]
+            for task, label in labels.items():
+                if label is not None:
+                    gold[task].append(label)
+                    predicted[task].append(result[task]["label"])
+    return {task: (gold[task], predicted[task]) for task in TASKS}
+
+
+def macro_f1(gold: list[str], predicted: list[str], labels: tuple[str, ...]) -> float:
+    from sklearn.metrics import f1_score
+
+    present = [label for label in labels if label in gold or label in predicted]
+    return float(f1_score(gold, predicted, labels=present, average="macro", zero_division=0))
+
+
+def bootstrap_interval(gold: list[str], predicted: list[str], labels: tuple[str, ...], rounds: int, seed: int = 7) -> list[float]:
+    """95% percentile interval of macro-F1 over `rounds` resamples of the scored items."""
+    if not gold or rounds <= 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    gold_array, predicted_array = np.array(gold), np.array(predicted)
+    scores = []
+    for _ in range(rounds):
+        sample = rng.integers(0, len(gold), len(gold))
+        scores.append(macro_f1(list(gold_array[sample]), list(predicted_array[sample]), labels))
+    return [round(float(np.percentile(scores, 2.5)), 4), round(float(np.percentile(scores, 97.5)), 4)]
+
+
+def task_metrics(gold: list[str], predicted: list[str], labels: tuple[str, ...], bootstrap: int) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    precision, recall, f1, support = precision_recall_fscore_support(gold, predicted, labels=list(labels), zero_division=0)
+    return {
+        "macro_f1": round(macro_f1(gold, predicted, labels), 4),
+        "macro_f1_ci95": bootstrap_interval(gold, predicted, labels, bootstrap),
+        "accuracy": round(float(accuracy_score(gold, predicted)), 4),
+        "count": len(gold),
+        "per_class": {
+            label: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+        },
+        "confusion": {"labels": list(labels), "matrix": confusion_matrix(gold, predicted, labels=list(labels)).tolist()},
+    }
+
+
+def score_answers(items: list[EvalItem], answers: list[dict], bootstrap: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"data": {"articles": len(items), "pairs": sum(len(i.gold) for i in items)}}
+    for task, (gold, predicted) in _targets(items, answers).items():
+        if gold:
+            result[task] = task_metrics(gold, predicted, TASKS[task], bootstrap)
+    return result
+
+
+def evaluate_items(predictor: Predictor, items: list[EvalItem], bootstrap: int = 1000, batch_documents: int = 16) -> tuple[dict, list[dict]]:
+    """Metrics and the raw answers for `items`, predicted in document batches."""
+    from tqdm.auto import tqdm
+
+    answers: list[dict] = []
+    for start in tqdm(range(0, len(items), batch_documents), desc="predicting", unit="batch", leave=False):
+        answers += predictor.predict([item.document for item in items[start : start + batch_documents]])
+    return score_answers(items, answers, bootstrap), answers
+
+
+def evaluate_articles(predictor: Predictor, articles: list[dict], bootstrap: int = 1000) -> dict[str, Any]:
+    return evaluate_items(predictor, items_from_articles(articles), bootstrap)[0]
+
+
+# --- baselines ------------------------------------------------------------------------------------
+def majority_baseline(items: list[EvalItem], train_labels: dict[str, list[str]], bootstrap: int) -> dict[str, Any]:
+    """Always answer each task's most common training label."""
+    from collections import Counter
+
+    answers = []
+    for item in items:
+        constant = {task: {"label": Counter(labels).most_common(1)[0][0]} for task, labels in train_labels.items() if labels}
+        answers.append({"overall": constant, "results": [constant] * (max(item.gold, default=-1) + 1)})
+    return score_answers(items, answers, bootstrap)
+
+
+def tfidf_baseline(predictor: Predictor, items: list[EvalItem], train_examples, bootstrap: int) -> dict[str, Any]:
+    """TF-IDF + logistic regression per task, trained on the train examples' (target, window) text and
+    reading the windows the predictor plans for each test pair, probabilities averaged like the model's."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    models = {}
+    for column, task in enumerate(TASKS):
+        rows = [e for e in train_examples if (e.stance, e.sentiment)[column] >= 0]
+        if len({(e.stance, e.sentiment)[column] for e in rows}) < 2:
+            continue
+        pipeline = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True),
+            LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced"),
+        )
+        pipeline.fit([f"{e.target} || {e.window_text}" for e in rows], [(e.stance, e.sentiment)[column] for e in rows])
+        models[task] = pipeline
+    answers = []
+    for item in items:
+        plan = predictor.plan(item.document)
+
+        def answer(inputs) -> dict[str, dict[str, str]]:
+            texts = [f"{m.target} || {m.window_text}" for m in inputs]
+            out = {}
+            for task, pipeline in models.items():
+                probabilities = pipeline.predict_proba(texts).mean(axis=0)
+                out[task] = {"label": TASKS[task][int(pipeline.classes_[int(np.argmax(probabilities))])]}
+            return out
+
+        answers.append({"overall": answer(plan.overall), "results": [answer(pair.inputs) for pair in plan.pairs]})
+    return score_answers(items, answers, bootstrap)
+
+
+# --- report ---------------------------------------------------------------------------------------
+def write_confusion_png(block: dict[str, Any], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, matrix = block["confusion"]["labels"], np.array(block["confusion"]["matrix"])
+    figure, axis = plt.subplots(figsize=(4.2, 3.6), dpi=120)
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(labels)), labels, rotation=30)
+    axis.set_yticks(range(len(labels)), labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("gold")
+    axis.set_title(title)
+    for (row, column), value in np.ndenumerate(matrix):
+        axis.text(column, row, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def write_report(metrics: dict[str, Any], output: Path, description: str) -> None:
+    """metrics.json, report.md and one confusion-matrix PNG per task, written into `output`."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# Evaluation: {description}", "", f"Model: `{metrics.get('model', {}).get('name', '?')}`; "
+             f"{metrics['data']['articles']} documents, {metrics['data']['pairs']} scored targets.", ""]
+    lines += ["| task | system | macro-F1 | 95% CI | accuracy |", "|---|---|---|---|---|"]
+    for task in TASKS:
+        if task not in metrics:
+            continue
+        rows = [("stanceline", metrics[task])] + [
+            (name, baseline[task]) for name, baseline in metrics.get("baselines", {}).items() if task in baseline
+        ]
+        for name, block in rows:
+            low, high = block.get("macro_f1_ci95", [float("nan")] * 2)
+            lines.append(f"| {task} | {name} | {block['macro_f1']:.3f} | {low:.3f}-{high:.3f} | {block.get('accuracy', float('nan')):.3f} |")
+    for task in TASKS:
+        if task not in metrics:
+            continue
+        lines += ["", f"## {task}", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for label, values in metrics[task]["per_class"].items():
+            lines.append(f"| {label} | {values['precision']:.3f} | {values['recall']:.3f} | {values['f1']:.3f} | {values['support']} |")
+        lines += ["", f"![{task} confusion matrix](confusion_{task}.png)"]
+        write_confusion_png(metrics[task], f"{task} ({metrics['data']['pairs']} targets)", output / f"confusion_{task}.png")
+    (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

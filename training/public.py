@@ -1,0 +1,222 @@
+"""Public corpora: fetching them at `make data` time and converting them into examples.
+
+Nothing from these corpora is committed. `fetch` downloads each file from its upstream address (or
+copies it from an offline mirror folder, `STANCELINE_DATA_MIRROR`, taken as it is since a mirror may
+hold a subset) into `data/<corpus>/` and records where it came from and its SHA-256 in
+`data/SOURCES.json`. Converters:
+
+- NewsMTSC (Hamborg & Donnay, EACL 2021; MIT): sentiment toward the marked mention of one sentence,
+  polarity -1/0/1 to negative/neutral/positive. Trained as party-only input (no issue) with the
+  mention given as its span, exactly how `stanceline predict` is called with `spans`.
+- UN QuadClass ("Keep it Local", Osorio et al. 2024; MIT): whole-sentence stance, 2 and 4 cooperative,
+  1 and 3 pressure, 0 neutral, -1 (multi-label) dropped. Trained as `overall` input (no target). A
+  deterministic 15% of sentences (by a hash of the text) is the dev portion and never trained on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.evaluate import OVERALL, EvalItem
+from training.examples import Example
+from training.predictor import Document, PairRequest
+from training.windows import overall_inputs, pair_inputs
+
+POLARITY = {-1: "negative", 0: "neutral", 1: "positive"}
+QUADCLASS = {0: "neutral", 1: "pressure", 2: "cooperative", 3: "pressure", 4: "cooperative"}
+UN_DEV_SHARE = 0.15
+MIRROR_SETTING = "STANCELINE_DATA_MIRROR"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    corpus: str
+    name: str
+    url: str
+    sha256: str | None
+    """Pinned checksum of the upstream file; None where only a subset was ever seen offline."""
+
+
+NEWSMTSC_BASE = "https://raw.githubusercontent.com/fhamborg/NewsMTSC/main/NewsSentiment/experiments/default/datasets/newsmtsc-rw-hf"
+QUADCLASS_URL = "https://raw.githubusercontent.com/javierosorio/keep_it_local/main/1_data/en/quadclass/en_annotations_quad_multiclass.tsv"
+SOURCES = [
+    SourceFile("newsmtsc", "train.jsonl", f"{NEWSMTSC_BASE}/train.jsonl", "e78c7964aad1d5b7dbc66cb3a05d5885dbf2e29a2a3171f0d75b497bf18f3621"),
+    SourceFile("newsmtsc", "dev.jsonl", f"{NEWSMTSC_BASE}/dev.jsonl", "78b5dde35a97b452035c07c142fac5ecf44dd998217921cff62a1519ed01e952"),
+    SourceFile("un-quadclass", "en_annotations_quad_multiclass.tsv", QUADCLASS_URL, None),
+]
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch(data_dir: Path | str = "data", mirror: Path | str | None = None) -> dict[str, Any]:
+    """Bring every public corpus file into `data_dir`, from `mirror` when given, else from upstream.
+
+    Each file is written to a temporary name and renamed into place only once complete (and, from
+    upstream, once its checksum matches), so an interrupted fetch never leaves a partial corpus."""
+    data_dir = Path(data_dir)
+    mirror = Path(mirror) if mirror else (Path(os.environ[MIRROR_SETTING]) if os.environ.get(MIRROR_SETTING) else None)
+    record: dict[str, Any] = {}
+    for source in SOURCES:
+        target = data_dir / source.corpus / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as handle:
+            partial = Path(handle.name)
+        try:
+            if mirror is not None:
+                origin = mirror / source.corpus / source.name
+                if not origin.exists():
+                    partial.unlink()
+                    record[f"{source.corpus}/{source.name}"] = {"status": f"not in mirror {mirror}"}
+                    continue
+                shutil.copyfile(origin, partial)
+                origin_name = f"mirror:{origin}"
+            else:
+                with urllib.request.urlopen(source.url, timeout=60) as response, partial.open("wb") as out:
+                    shutil.copyfileobj(response, out)
+                origin_name = source.url
+                if source.sha256 and sha256_of(partial) != source.sha256:
+                    raise ValueError(f"{source.url}: checksum {sha256_of(partial)} differs from pinned {source.sha256}")
+            digest = sha256_of(partial)
+            os.replace(partial, target)
+        finally:
+            if partial.exists():
+                partial.unlink()
+        record[f"{source.corpus}/{source.name}"] = {
+            "origin": origin_name,
+            "sha256": digest,
+            "matches_pinned": (digest == source.sha256) if source.sha256 else None,
+        }
+    (data_dir / "SOURCES.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def available(data_dir: Path | str) -> list[str]:
+    """Public corpora present in `data_dir` (what `make data` brought in)."""
+    data_dir = Path(data_dir)
+    present = []
+    if (data_dir / "newsmtsc" / "train.jsonl").exists():
+        present.append("newsmtsc")
+    if (data_dir / "un-quadclass" / "en_annotations_quad_multiclass.tsv").exists():
+        present.append("un-quadclass")
+    return present
+
+
+# --- NewsMTSC -------------------------------------------------------------------------------------
+def read_newsmtsc(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            missing = {"mention", "from", "to", "sentence", "polarity"} - set(row)
+            if missing:
+                raise ValueError(f"{path}:{line_number}: NewsMTSC row lacks {sorted(missing)}")
+            if row["polarity"] not in POLARITY or not 0 <= row["from"] < row["to"] <= len(row["sentence"]):
+                raise ValueError(f"{path}:{line_number}: bad polarity or mention offsets")
+            rows.append(row)
+    return rows
+
+
+def newsmtsc_document(row: dict) -> Document:
+    return Document(row["sentence"], [PairRequest(row["mention"], None, [(row["from"], row["to"])])])
+
+
+def newsmtsc_examples(rows: list[dict], window_chars: int) -> list[Example]:
+    examples = []
+    for row in rows:
+        span = (row["from"], row["to"])
+        for model_input in pair_inputs(row["sentence"], row["mention"], None, [span], [span], window_chars):
+            examples.append(Example.from_input(model_input, None, POLARITY[row["polarity"]], "newsmtsc"))
+    return examples
+
+
+# --- UN QuadClass ---------------------------------------------------------------------------------
+def read_quadclass(path: Path) -> list[tuple[str, str]]:
+    """(sentence, stance) rows; multi-label rows (-1) and blank sentences are dropped."""
+    rows = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        if reader.fieldnames is None or not {"en", "QuadClass"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: expected a TSV with columns en and QuadClass, got {reader.fieldnames}")
+        for row in reader:
+            try:
+                code = int(float(row["QuadClass"]))
+            except (TypeError, ValueError):
+                continue
+            if code in QUADCLASS and (row["en"] or "").strip():
+                rows.append((row["en"].strip(), QUADCLASS[code]))
+    return rows
+
+
+def quadclass_split(sentence: str) -> str:
+    bucket = int(hashlib.sha256(sentence.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "dev" if bucket < UN_DEV_SHARE else "train"
+
+
+def quadclass_examples(rows: list[tuple[str, str]], window_chars: int) -> list[Example]:
+    return [
+        Example.from_input(model_input, stance, None, "un-quadclass")
+        for sentence, stance in rows
+        for model_input in overall_inputs(sentence, window_chars)
+    ]
+
+
+# --- entry points used by training and evaluation ---------------------------------------------------
+def _path(name: str, data_dir: Path | str, split: str) -> Path:
+    data_dir = Path(data_dir)
+    if name == "newsmtsc":
+        return data_dir / "newsmtsc" / f"{split}.jsonl"
+    if name == "un-quadclass":
+        return data_dir / "un-quadclass" / "en_annotations_quad_multiclass.tsv"
+    raise ValueError(f"unknown public corpus {name!r}; known: newsmtsc, un-quadclass")
+
+
+def training_examples(name: str, data_dir: Path | str, window_chars: int, cap: int = 0) -> tuple[list[Example], dict]:
+    path = _path(name, data_dir, "train")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `make data` (or set {MIRROR_SETTING}) first")
+    if name == "newsmtsc":
+        rows = read_newsmtsc(path)
+        examples = newsmtsc_examples(rows[: cap or None], window_chars)
+    else:
+        rows = [row for row in read_quadclass(path) if quadclass_split(row[0]) == "train"]
+        examples = quadclass_examples(rows[: cap or None], window_chars)
+    return examples, {"file": str(path), "sha256": sha256_of(path), "rows": len(rows), "version": _version(path)}
+
+
+def _version(path: Path) -> str:
+    sources = path.parent.parent / "SOURCES.json"
+    if sources.exists():
+        record = json.loads(sources.read_text()).get(f"{path.parent.name}/{path.name}", {})
+        return record.get("origin", "")
+    return ""
+
+
+def eval_items(spec: str, data_dir: Path | str = "data") -> list[EvalItem]:
+    """Evaluation items for `corpus:split` (newsmtsc:dev, un-quadclass:dev)."""
+    name, _, split = spec.partition(":")
+    split = split or "dev"
+    path = _path(name, data_dir, split)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `make data` (or set {MIRROR_SETTING}) first")
+    if name == "newsmtsc":
+        return [EvalItem(newsmtsc_document(row), {0: {"sentiment": POLARITY[row["polarity"]]}}) for row in read_newsmtsc(path)]
+    if split not in ("dev", "train"):
+        raise ValueError(f"un-quadclass has splits dev and train, not {split!r}")
+    return [
+        EvalItem(Document(sentence, []), {OVERALL: {"stance": stance}})
+        for sentence, stance in read_quadclass(path)
+        if quadclass_split(sentence) == split
+    ]

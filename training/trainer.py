@@ -1,0 +1,294 @@
+"""Fine-tuning with the Hugging Face `Trainer`, and writing the self-contained model folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.catalog import Catalog
+from training.config import TrainConfig
+from training.data import count_pairs, file_sha256, load_articles
+from training.examples import Example, examples_from_articles, label_counts
+from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS, task_slices
+from training.modeling import ModelMeta, resolve_base_model
+
+logger = logging.getLogger(__name__)
+CURRENT_LINK = "current"
+
+
+def set_seed(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cpu_supports_bf16() -> bool:
+    """True on CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX), where autocast pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def use_bf16(setting: str) -> bool:
+    import torch
+
+    if setting != "auto":
+        return setting == "yes"
+    return torch.cuda.is_available() or cpu_supports_bf16()
+
+
+def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Example], dict[str, Any]]:
+    """Training examples from every configured source, and a record of the data for the model card."""
+    from training import public
+
+    examples: list[Example] = []
+    record: dict[str, Any] = {"files": {}, "public_corpora": {}}
+    for path in config.train_files:
+        articles = load_articles(path)
+        built = examples_from_articles(articles, catalog, config.window_chars, source=Path(path).parent.name)
+        examples += built
+        record["files"][path] = {
+            "sha256": file_sha256(path),
+            "articles": len(articles),
+            "pairs": count_pairs(articles),
+            "examples": len(built),
+        }
+    names = public.available(config.data_dir) if config.public_corpora == "auto" else config.public_corpora
+    for name in names:
+        built, info = public.training_examples(name, config.data_dir, config.window_chars, config.max_examples_per_corpus)
+        examples += built
+        record["public_corpora"][name] = {**info, "examples": len(built)}
+    if config.public_corpora == "auto" and not names:
+        record["public_corpora_note"] = f"no public corpus found in {config.data_dir}/: trained on the bundled corpus alone"
+    record["label_counts"] = label_counts(examples)
+    return examples, record
+
+
+def to_dataset(examples: list[Example], tokenizer, max_length: int):
+    """A tokenized `datasets.Dataset`; labels are [stance id, sentiment id] per row."""
+    from datasets import Dataset
+
+    dataset = Dataset.from_dict(
+        {
+            "target": [e.target for e in examples],
+            "window": [e.window_text for e in examples],
+            "labels": [[e.stance, e.sentiment] for e in examples],
+        }
+    )
+
+    def tokenize(batch: dict[str, list]) -> dict[str, list]:
+        return tokenizer(batch["target"], batch["window"], truncation="only_second", max_length=max_length)
+
+    dataset = dataset.map(tokenize, batched=True, remove_columns=["target", "window"], desc="tokenizing")
+    return dataset.map(lambda row: {"length": len(row["input_ids"])})
+
+
+def two_head_loss(logits, labels, label_smoothing: float = 0.0):
+    """Mean of the stance and sentiment cross-entropies, each over the rows that carry that label."""
+    import torch
+
+    total = logits.new_zeros(())
+    for column, (task, columns) in enumerate(task_slices().items()):
+        targets = labels[:, column]
+        if (targets != IGNORE_INDEX).any():
+            total = total + torch.nn.functional.cross_entropy(
+                logits[:, columns].float(), targets, ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing
+            )
+    return total
+
+
+def window_metrics(eval_prediction) -> dict[str, float]:
+    """Window-level macro-F1 of both heads on dev, for choosing the best epoch."""
+    from sklearn.metrics import f1_score
+
+    logits, labels = eval_prediction.predictions, eval_prediction.label_ids
+    result = {}
+    for column, (task, columns) in enumerate(task_slices().items()):
+        mask = labels[:, column] != IGNORE_INDEX
+        if mask.any():
+            predicted = logits[mask][:, columns].argmax(axis=1)
+            result[f"{task}_macro_f1"] = float(f1_score(labels[mask, column], predicted, average="macro"))
+    result["score"] = float(np.mean(list(result.values()))) if result else 0.0
+    return result
+
+
+def train(config: TrainConfig) -> Path:
+    """Run one training and return the finished model folder (also pointed to by `current`)."""
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    class TwoHeadTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = two_head_loss(outputs.logits, labels, config.label_smoothing)
+            return (loss, outputs) if return_outputs else loss
+
+    set_seed(config.seed)
+    started = time.time()
+    catalog = Catalog.load()
+    examples, data_record = collect_examples(config, catalog)
+    dev_examples: list[Example] = []
+    dev_articles: list[dict] = []
+    if config.dev_file:
+        dev_articles = load_articles(config.dev_file)
+        dev_examples = examples_from_articles(dev_articles, catalog, config.window_chars, source="dev")
+        data_record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(dev_articles)}}
+    logger.info("training on %d examples (%s)", len(examples), data_record["label_counts"])
+
+    base = resolve_base_model(config.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=len(STANCE_LABELS) + len(SENTIMENT_LABELS), ignore_mismatched_sizes=True
+    )
+    model.config.id2label = {i: f"{task}:{label}" for i, (task, label) in enumerate(_columns())}
+    model.config.label2id = {name: i for i, name in model.config.id2label.items()}
+
+    output_root = Path(config.output_dir)
+    output_root.mkdir(parents=True, exist_ok=True)
+    run_name = config.run_name or datetime.now(timezone.utc).strftime("stanceline-%Y%m%d-%H%M%S")
+    final_folder = output_root / run_name
+    if final_folder.exists():
+        raise FileExistsError(f"{final_folder} already exists: choose another run_name")
+    work = output_root / f".tmp-{run_name}"
+    shutil.rmtree(work, ignore_errors=True)
+    bf16 = use_bf16(config.bf16)
+    arguments = TrainingArguments(
+        output_dir=str(work / "checkpoints"),
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=64,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        eval_strategy="epoch" if dev_examples else "no",
+        save_strategy="epoch" if dev_examples else "no",
+        save_total_limit=1,
+        load_best_model_at_end=bool(dev_examples),
+        metric_for_best_model="score",
+        greater_is_better=True,
+        save_only_model=True,
+        train_sampling_strategy="group_by_length",
+        logging_steps=20,
+        report_to=[],
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    trainer = TwoHeadTrainer(
+        model=model,
+        args=arguments,
+        train_dataset=to_dataset(examples, tokenizer, config.max_length),
+        eval_dataset=to_dataset(dev_examples, tokenizer, config.max_length) if dev_examples else None,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=window_metrics,
+    )
+    trainer.train()
+    training_seconds = time.time() - started
+
+    trainer.save_model(str(work))
+    tokenizer.save_pretrained(str(work))
+    shutil.rmtree(work / "checkpoints", ignore_errors=True)
+    meta = ModelMeta(
+        name=run_name,
+        base_model=config.base_model,
+        max_length=config.max_length,
+        window_chars=config.window_chars,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    meta.save(work)
+    catalog.write(work / "catalog")
+    (work / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    data_record["training_seconds"] = round(training_seconds, 1)
+    data_record["bf16"] = bf16
+    data_record["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    (work / "data.json").write_text(json.dumps(data_record, indent=2) + "\n")
+
+    metrics: dict[str, Any] = {}
+    if dev_articles and config.evaluate_dev:
+        from training.evaluate import evaluate_articles
+        from training.predictor import Predictor
+
+        metrics = {"dev": evaluate_articles(Predictor.from_folder(work), dev_articles, bootstrap=200)}
+    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_model_card(work, meta, config, data_record, metrics)
+
+    os.replace(work, final_folder)
+    point_current(output_root, run_name)
+    logger.info("model written to %s in %.0f s", final_folder, training_seconds)
+    return final_folder
+
+
+def _columns() -> list[tuple[str, str]]:
+    return [("stance", label) for label in STANCE_LABELS] + [("sentiment", label) for label in SENTIMENT_LABELS]
+
+
+def point_current(output_root: Path, run_name: str) -> None:
+    """Atomically repoint `output_root/current` at `run_name`."""
+    link = output_root / CURRENT_LINK
+    temporary = output_root / f".{CURRENT_LINK}.tmp"
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(run_name, target_is_directory=True)
+    os.replace(temporary, link)
+
+
+def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: dict, metrics: dict) -> None:
+    lines = [
+        f"# {meta.name}",
+        "",
+        "Stanceline stance and sentiment model: one encoder, a stance head (cooperative / pressure / neutral)",
+        "and a sentiment head (positive / neutral / negative), reading (party, issue) windows of news text.",
+        "",
+        f"- Base model: `{meta.base_model}`",
+        f"- Created: {meta.created}; trained in {data['training_seconds']:.0f} s on {data['device']} (bf16: {data['bf16']})",
+        f"- Input: `target [SEP] window` with the party's mentions in brackets; max {meta.max_length} tokens, windows of {meta.window_chars} characters",
+        f"- Epochs {config.epochs}, learning rate {config.learning_rate}, batch size {config.batch_size}, seed {config.seed}",
+        "",
+        "## Training data",
+        "",
+        "| source | sha256 | articles / rows | examples |",
+        "|---|---|---|---|",
+    ]
+    for path, info in data["files"].items():
+        lines.append(f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples']} |")
+    for name, info in data["public_corpora"].items():
+        lines.append(f"| {name} ({info.get('version', '')}) | `{info.get('sha256', '')[:12]}` | {info.get('rows', '')} | {info['examples']} |")
+    if data.get("public_corpora_note"):
+        lines += ["", data["public_corpora_note"]]
+    lines += ["", f"Label counts: {json.dumps(data['label_counts'])}", "", "## Held-out metrics", ""]
+    if not metrics:
+        lines.append("No dev evaluation was run.")
+    for split, result in metrics.items():
+        for task in ("stance", "sentiment"):
+            block = result.get(task)
+            if block:
+                low, high = block["macro_f1_ci95"]
+                lines.append(
+                    f"- {split} {task}: macro-F1 {block['macro_f1']:.3f} (95% CI {low:.3f}-{high:.3f}), accuracy {block['accuracy']:.3f}, {result['data']['pairs']} pairs"
+                )
+    lines += ["", f"Evaluate again with `stanceline evaluate --model models/{meta.name} --data FILE --output DIR`.", ""]
+    (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,151 @@
+"""The one place that turns (party, issue, text) into model input.
+
+Articles are longer than the model's window, so each (party, issue) pair is read through a few short
+windows: a sentence that holds the evidence (in training) or where party and issue meet (in serving),
+widened with its neighbouring sentences up to `max_chars`. Each window becomes a text pair:
+
+    ("Japan on North Korea", "... [Abe] called for maximum pressure on Pyongyang while Putin urged ...")
+
+The first segment names the target; the second is the window with the party's mentions bracketed, so
+the model knows which of several parties in one sentence it is asked about. Training, evaluation and
+serving all call `pair_inputs` / `overall_inputs`, so what is evaluated is what is served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from training.text import split_sentences
+
+Span = tuple[int, int]
+MARK_OPEN, MARK_CLOSE = "[", "]"
+DEFAULT_MAX_CHARS = 420
+OVERALL_TARGET = "overall"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One window of an article, encoded for the model, with where it came from."""
+
+    target: str
+    window_text: str
+    window: Span
+    anchor: Span
+    """The sentence that caused this window: reported to users as the evidence."""
+
+
+def describe_target(party: str | None, issue: str | None) -> str:
+    """The first input segment: who the prediction is about, and on what."""
+    if party and issue:
+        return f"{party} on {issue}"
+    if party:
+        return party
+    if issue:
+        return f"on {issue}"
+    return OVERALL_TARGET
+
+
+def mark_mentions(text: str, window: Span, mentions: list[Span]) -> str:
+    """The window's text with every mention inside it wrapped in brackets."""
+    start, end = window
+    inside = sorted({(max(s, start), min(e, end)) for s, e in mentions if s < end and e > start})
+    pieces, cursor = [], start
+    for mention_start, mention_end in inside:
+        if mention_start < cursor:
+            continue
+        pieces += [text[cursor:mention_start], MARK_OPEN, text[mention_start:mention_end], MARK_CLOSE]
+        cursor = mention_end
+    pieces.append(text[cursor:end])
+    return "".join(pieces)
+
+
+def _sentence_index(sentences: list[Span], span: Span) -> list[int]:
+    return [i for i, (s, e) in enumerate(sentences) if s < span[1] and e > span[0]]
+
+
+def widen(sentences: list[Span], first: int, last: int, max_chars: int) -> Span:
+    """Grow the sentence range [first, last] with neighbours, alternating after then before, while it fits."""
+    before, after = first, last
+    grew = True
+    while grew:
+        grew = False
+        for candidate_before, candidate_after in ((before, after + 1), (before - 1, after)):
+            if 0 <= candidate_before and candidate_after < len(sentences):
+                if sentences[candidate_after][1] - sentences[candidate_before][0] <= max_chars:
+                    if (candidate_before, candidate_after) != (before, after):
+                        before, after, grew = candidate_before, candidate_after, True
+    return sentences[before][0], sentences[after][1]
+
+
+def windows_around(text: str, anchors: list[Span], max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple[Span, Span]]:
+    """(window, anchor sentence) for each anchor span; the whole text when it fits in one window."""
+    sentences = split_sentences(text) or [(0, len(text))]
+    if len(text) <= max_chars:
+        whole = (sentences[0][0], sentences[-1][1])
+        return [(whole, whole)] if not anchors else [(whole, _anchor_span(sentences, a)) for a in anchors][:1]
+    result: dict[Span, Span] = {}
+    for anchor in anchors:
+        indices = _sentence_index(sentences, anchor)
+        if not indices:
+            continue
+        anchor_span = (sentences[indices[0]][0], sentences[indices[-1]][1])
+        window = widen(sentences, indices[0], indices[-1], max_chars)
+        result.setdefault(window, anchor_span)
+    return list(result.items())
+
+
+def _anchor_span(sentences: list[Span], anchor: Span) -> Span:
+    indices = _sentence_index(sentences, anchor) or [0, len(sentences) - 1]
+    return sentences[indices[0]][0], sentences[indices[-1]][1]
+
+
+def chunk_windows(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple[Span, Span]]:
+    """Consecutive sentence groups covering the whole text, each at most `max_chars` (for `overall`)."""
+    sentences = split_sentences(text) or [(0, len(text))]
+    windows, first = [], 0
+    for index in range(1, len(sentences) + 1):
+        if index == len(sentences) or sentences[index][1] - sentences[first][0] > max_chars:
+            span = (sentences[first][0], sentences[index - 1][1])
+            windows.append((span, span))
+            first = index
+    return windows
+
+
+def meeting_points(sentences: list[Span], party_spans: list[Span], issue_spans: list[Span]) -> list[Span]:
+    """Where a pair's evidence is likely: sentences holding both party and issue, else party and issue
+    in neighbouring sentences, else the party's sentences, else the issue's. Empty when neither occurs."""
+    party_sentences = {i for span in party_spans for i in _sentence_index(sentences, span)}
+    issue_sentences = {i for span in issue_spans for i in _sentence_index(sentences, span)}
+    both = sorted(party_sentences & issue_sentences)
+    if both:
+        return [sentences[i] for i in both]
+    neighbours = sorted({i for i in party_sentences if i - 1 in issue_sentences or i + 1 in issue_sentences})
+    if neighbours:
+        return [sentences[i] for i in neighbours]
+    fallback = sorted(party_sentences) or sorted(issue_sentences)
+    return [sentences[i] for i in fallback]
+
+
+def pair_inputs(
+    text: str,
+    party: str | None,
+    issue: str | None,
+    party_spans: list[Span],
+    anchors: list[Span],
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> list[ModelInput]:
+    """Model inputs for one (party, issue) pair of an article, one per window around each anchor.
+
+    With no anchors (the pair is not found in the text) the text is read whole, chunk by chunk: a short
+    statement ("We warned them...") is about its speaker even when the speaker is never named.
+    """
+    target = describe_target(party, issue)
+    windows = windows_around(text, anchors, max_chars) if anchors else chunk_windows(text, max_chars)
+    return [
+        ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in windows
+    ]
+
+
+def overall_inputs(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[ModelInput]:
+    """Model inputs for the stance and sentiment of the whole text, with no target."""
+    return pair_inputs(text, None, None, [], [], max_chars)
