@@ -1,0 +1,90 @@
+"""`stanceline predict`: answer a JSONL file of documents with the same schemas and predictor as the API.
+
+Each input line is a predict body with an `id`; each output line is that answer with the same `id`, in
+input order. A bad line gets `{"id", "line", "error": {"code", "message"}}` on its output line and the
+run goes on. The output is written to a temporary file and renamed into place at the end, so an
+interrupted run never leaves a half-written output file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from serving.errors import describe_validation
+from serving.schemas import BatchDocument
+from training.predictor import PredictionInputError, Predictor
+
+
+def parse_line(line: str, line_number: int) -> tuple[BatchDocument | None, dict[str, Any] | None]:
+    """The validated document of one input line, or the error object to write in its place."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as error:
+        return None, {"id": None, "line": line_number, "error": {"code": "bad_json", "message": f"bad JSON: {error.msg} at column {error.colno}"}}
+    try:
+        return BatchDocument.model_validate(raw), None
+    except ValidationError as error:
+        document_id = raw.get("id") if isinstance(raw, dict) else None
+        return None, {"id": document_id, "line": line_number, "error": {"code": "invalid_request", "message": describe_validation(error.errors())}}
+
+
+def _answer_chunk(predictor: Predictor, chunk: list[tuple[int, BatchDocument]]) -> list[dict[str, Any]]:
+    try:
+        answers = predictor.predict([document.to_document() for _, document in chunk])
+        return [{"id": document.id, **answer} for (_, document), answer in zip(chunk, answers, strict=True)]
+    except PredictionInputError:
+        if len(chunk) == 1:
+            raise
+        return [item for single in chunk for item in _answer_one(predictor, single)]
+
+
+def _answer_one(predictor: Predictor, item: tuple[int, BatchDocument]) -> list[dict[str, Any]]:
+    line_number, document = item
+    try:
+        return _answer_chunk(predictor, [item])
+    except PredictionInputError as error:
+        return [{"id": document.id, "line": line_number, "error": {"code": "invalid_request", "message": str(error)}}]
+
+
+def predict_file(input_path: Path, output_path: Path, model: str, backend: str = "torch", batch_documents: int = 16) -> dict[str, int]:
+    from tqdm.auto import tqdm
+
+    if not input_path.exists():
+        raise FileNotFoundError(f"input file {input_path} does not exist")
+    predictor = Predictor.from_folder(model, backend=backend)
+    lines = input_path.read_text(encoding="utf-8").splitlines()
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output_path.with_name(f".{output_path.name}.part")
+    counts = {"ok": 0, "errors": 0}
+    slots: list[dict[str, Any] | None] = []
+    pending: list[tuple[int, BatchDocument]] = []
+    pending_slots: list[int] = []
+
+    def flush() -> None:
+        for slot, answer in zip(pending_slots, _answer_chunk(predictor, pending) if pending else [], strict=True):
+            slots[slot] = answer
+        pending.clear()
+        pending_slots.clear()
+
+    for line_number, line in enumerate(tqdm(lines, desc="documents", unit="doc"), start=1):
+        if not line.strip():
+            continue
+        document, error = parse_line(line, line_number)
+        slots.append(error)
+        if document is not None:
+            pending.append((line_number, document))
+            pending_slots.append(len(slots) - 1)
+            if len(pending) >= batch_documents:
+                flush()
+    flush()
+    with temporary.open("w", encoding="utf-8") as handle:
+        for answer in slots:
+            counts["errors" if "error" in answer else "ok"] += 1
+            handle.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    os.replace(temporary, output_path)
+    return counts

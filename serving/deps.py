@@ -1,0 +1,46 @@
+"""Dependencies injected into route handlers."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from serving.batching import BatchQueue
+from serving.errors import ServiceError
+from serving.settings import Settings
+from training.predictor import Predictor
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_queue(request: Request) -> BatchQueue:
+    queue = getattr(request.app.state, "queue", None)
+    if queue is None:
+        raise ServiceError("not_ready", "the model is still loading")
+    return queue
+
+
+def get_predictor(request: Request) -> Predictor:
+    predictor = getattr(request.app.state, "predictor", None)
+    if predictor is None:
+        raise ServiceError("not_ready", "the model is still loading")
+    return predictor
+
+
+def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+    """When API keys are configured, the request must carry `Authorization: Bearer <key>`."""
+    if not settings.api_keys:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), key) for key in settings.api_keys):
+        raise ServiceError("unauthorized", "missing or invalid API key: send Authorization: Bearer <key>")
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+QueueDep = Annotated[BatchQueue, Depends(get_queue)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+AuthDep = Depends(require_api_key)

@@ -1,0 +1,1 @@
+"""Route modules: thin handlers that validate, delegate to the queue or predictor, and shape answers."""

@@ -1,0 +1,36 @@
+"""POST /v1/predict and /v1/predict/batch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving.deps import AuthDep, QueueDep, SettingsDep
+from serving.errors import ServiceError
+from serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
+from serving.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["predict"], dependencies=[AuthDep])
+
+
+def check_limits(request: PredictRequest, settings: Settings, where: str = "") -> None:
+    if len(request.text) > settings.max_text_chars:
+        raise ServiceError("too_many_items", f"{where}text has {len(request.text)} characters; the limit is {settings.max_text_chars}")
+    if request.pairs is not None and len(request.pairs) > settings.max_pairs:
+        raise ServiceError("too_many_items", f"{where}pairs has {len(request.pairs)} items; the limit is {settings.max_pairs}")
+
+
+@router.post("/predict", response_model=PredictResponse, summary="Stance and sentiment of parties in one text")
+async def predict(request: PredictRequest, queue: QueueDep, settings: SettingsDep) -> dict:
+    check_limits(request, settings)
+    (answer,) = await queue.predict([request.to_document()])
+    return answer
+
+
+@router.post("/predict/batch", response_model=BatchResponse, summary="The same for many documents")
+async def predict_batch(request: BatchRequest, queue: QueueDep, settings: SettingsDep) -> dict:
+    if len(request.documents) > settings.max_documents:
+        raise ServiceError("too_many_items", f"documents has {len(request.documents)} items; the limit is {settings.max_documents}")
+    for index, document in enumerate(request.documents):
+        check_limits(document, settings, where=f"documents[{index}].")
+    answers = await queue.predict([document.to_document() for document in request.documents])
+    return {"results": [{"id": document.id, **answer} for document, answer in zip(request.documents, answers, strict=True)]}
