@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -113,8 +114,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         app.state.ready = False
         app.state.predictor = predictor or load_predictor(settings)
         app.state.queue = BatchQueue(app.state.predictor, settings.batch_size, settings.batch_wait_ms, settings.max_queued_documents, metrics)
+        await asyncio.to_thread(app.state.predictor.predict, [Document(WARMUP_TEXT, [PairRequest("Japan", "North Korea")])])
         await app.state.queue.start()
-        await app.state.queue.predict([Document(WARMUP_TEXT, [PairRequest("Japan", "North Korea")])])
         app.state.ready = True
         logger.info("serving %s", app.state.predictor.model_info())
         yield

@@ -34,7 +34,12 @@ def _split_list(cell: str) -> list[str]:
 
 
 def _alternation(names: list[str]) -> str:
-    return "|".join(re.escape(name) for name in sorted(set(names), key=len, reverse=True))
+    """A regex alternative of `names`, longest first; a leading "the" also matches "The"."""
+    escaped = []
+    for name in sorted(set(names), key=len, reverse=True):
+        pattern = re.escape(name)
+        escaped.append("[Tt]he" + pattern[3:] if name.startswith("the ") else pattern)
+    return "|".join(escaped)
 
 
 def _stem(word: str) -> str:
@@ -105,7 +110,9 @@ class Catalog:
 
     @cached_property
     def _alias_owner(self) -> dict[str, str]:
-        return {name: party for party, aliases in self.parties.items() for name in (party, *aliases)}
+        owners = {name: party for party, aliases in self.parties.items() for name in (party, *aliases)}
+        owners.update({"The" + name[3:]: party for name, party in list(owners.items()) if name.startswith("the ")})
+        return owners
 
     def detect_parties(self, text: str, extra: dict[str, list[str]] | None = None) -> dict[str, list[Span]]:
         """Every catalog party mentioned in `text` (plus the `extra` parties), with its mention spans."""

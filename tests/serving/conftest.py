@@ -1,0 +1,52 @@
+"""Fixtures for the API: the app on the real tiny model, in-process and as a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.settings import Settings
+
+
+def settings_for(model, **overrides) -> Settings:
+    values = {"model_dir": str(model), "max_body_bytes": 20_000, "max_pairs": 5, "max_documents": 3, "threads": 1}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="module")
+def client(tiny_model):
+    with TestClient(create_app(settings_for(tiny_model))) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def live_server(tiny_model):
+    """The app served by uvicorn on a free localhost port, for concurrency and browser tests."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings_for(tiny_model, max_body_bytes=2_000_000)), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        raise RuntimeError("server did not become healthy")
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,37 @@
+from training.catalog import Catalog
+
+
+def test_catalog_covers_150_countries_and_the_major_organisations():
+    catalog = Catalog.load()
+    assert sum(kind == "country" for kind in catalog.party_kinds.values()) >= 150
+    for organisation in ("United Nations", "European Union", "NATO", "IAEA", "ASEAN", "African Union", "WTO"):
+        assert catalog.party_kinds[organisation] == "organisation"
+
+
+def test_capitals_leaders_and_institutions_stand_for_their_country():
+    catalog = Catalog.load()
+    text = "The Kremlin said Abe and Tokyo were wrong; Washington disagreed."
+    found = {party: [text[s:e] for s, e in spans] for party, spans in catalog.detect_parties(text).items()}
+    assert found["Russia"] == ["The Kremlin"]
+    assert found["Japan"] == ["Abe", "Tokyo"]
+    assert found["United States"] == ["Washington"]
+
+
+def test_request_aliases_add_names_the_catalog_lacks():
+    catalog = Catalog.load()
+    text = "Minister Okonkwo rejected the plan."
+    assert catalog.find_party(text, "Nigeria") == []
+    assert catalog.find_party(text, "Nigeria", ["Okonkwo"]) == [(9, 16)]
+
+
+def test_issues_match_leniently():
+    catalog = Catalog.load()
+    text = "North Korean launches worried Seoul. New tariffs on steel were imposed. Officials were sanctioned."
+    assert [text[s:e] for s, e in catalog.find_issue(text, "North Korea")] == ["North Korean"]
+    assert {text[s:e] for s, e in catalog.find_issue(text, "steel tariffs")} == {"tariffs", "steel"}
+    assert "sanctioned" in {text[s:e] for s, e in catalog.find_issue(text, "sanctions")}
+    assert "trade and tariffs" in catalog.detect_issues(text)
+
+
+def test_canonical_party_resolves_aliases():
+    assert Catalog.load().canonical_party("the Kremlin") == "Russia"

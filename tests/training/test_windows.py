@@ -1,0 +1,55 @@
+from training.text import split_sentences
+from training.windows import MARK_CLOSE, MARK_OPEN, describe_target, mark_mentions, meeting_points, overall_inputs, pair_inputs
+
+ARTICLE = (
+    "Officials gathered in Vladivostok on Thursday. "
+    "Abe called for maximum pressure on Pyongyang, while Putin urged a political and diplomatic manner. "
+    "The two leaders also discussed fisheries near the disputed islands. "
+    + "Trade between the countries grew last year, officials said. " * 12
+    + "Tokyo later repeated its call for sanctions on North Korea."
+)
+
+
+def test_sentences_split_on_ends_but_not_on_abbreviations():
+    text = "The U.S. envoy met Mr. Kim in Seoul. Talks resume Monday!\n\nA new paragraph"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "The U.S. envoy met Mr. Kim in Seoul.", "Talks resume Monday!", "A new paragraph"]
+
+
+def test_window_holds_the_anchor_sentence_and_respects_the_budget():
+    anchor_start = ARTICLE.index("Abe called")
+    inputs = pair_inputs(ARTICLE, "Japan", "North Korea", [(anchor_start, anchor_start + 3)], [(anchor_start, anchor_start + 10)], max_chars=300)
+    assert len(inputs) == 1
+    window = inputs[0]
+    assert window.window[0] <= anchor_start < window.window[1]
+    assert window.window[1] - window.window[0] <= 300
+    assert ARTICLE[window.anchor[0]:window.anchor[1]].startswith("Abe called for maximum pressure")
+    assert window.target == "Japan on North Korea"
+
+
+def test_party_mentions_are_marked_so_the_model_knows_which_party_is_asked_about():
+    text = "Abe pressed while Putin urged talks."
+    assert mark_mentions(text, (0, len(text)), [(18, 23)]) == f"Abe pressed while {MARK_OPEN}Putin{MARK_CLOSE} urged talks."
+
+
+def test_a_short_text_is_read_whole_even_when_the_party_is_not_named():
+    inputs = pair_inputs("We warned them that sanctions will follow.", "Iran", "sanctions", [], [])
+    assert [m.window_text for m in inputs] == ["We warned them that sanctions will follow."]
+
+
+def test_a_long_text_with_no_mention_is_read_in_chunks_covering_it():
+    inputs = overall_inputs(ARTICLE, max_chars=300)
+    assert len(inputs) > 1
+    assert inputs[0].window[0] == 0 and inputs[-1].window[1] == len(ARTICLE)
+    assert all(m.window[1] - m.window[0] <= 300 for m in inputs)
+    assert inputs[0].target == describe_target(None, None) == "overall"
+
+
+def test_meeting_points_prefer_sentences_with_both_party_and_issue():
+    sentences = split_sentences(ARTICLE)
+    party = [(ARTICLE.index("Abe"), ARTICLE.index("Abe") + 3), (ARTICLE.index("Tokyo"), ARTICLE.index("Tokyo") + 5)]
+    issue = [(ARTICLE.index("Pyongyang"), ARTICLE.index("Pyongyang") + 9)]
+    assert [ARTICLE[s:e][:9] for s, e in meeting_points(sentences, party, issue)] == ["Abe calle"]
+    issue_elsewhere = [(ARTICLE.index("The two leaders"), ARTICLE.index("The two leaders") + 3)]
+    assert [ARTICLE[s:e][:9] for s, e in meeting_points(sentences, party, issue_elsewhere)] == ["Abe calle"]
+    assert meeting_points(sentences, [], []) == []
