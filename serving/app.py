@@ -113,7 +113,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     async def lifespan(app: FastAPI):
         app.state.ready = False
         app.state.predictor = predictor or load_predictor(settings)
-        app.state.queue = BatchQueue(app.state.predictor, settings.batch_size, settings.batch_wait_ms, settings.max_queued_documents, metrics)
+        app.state.queue = BatchQueue(
+            app.state.predictor, settings.batch_size, settings.batch_wait_ms, settings.max_queued_documents, metrics
+        )
         await asyncio.to_thread(app.state.predictor.predict, [Document(WARMUP_TEXT, [PairRequest("Japan", "North Korea")])])
         await app.state.queue.start()
         app.state.ready = True

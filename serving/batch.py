@@ -25,12 +25,20 @@ def parse_line(line: str, line_number: int) -> tuple[BatchDocument | None, dict[
     try:
         raw = json.loads(line)
     except json.JSONDecodeError as error:
-        return None, {"id": None, "line": line_number, "error": {"code": "bad_json", "message": f"bad JSON: {error.msg} at column {error.colno}"}}
+        return None, {
+            "id": None,
+            "line": line_number,
+            "error": {"code": "bad_json", "message": f"bad JSON: {error.msg} at column {error.colno}"},
+        }
     try:
         return BatchDocument.model_validate(raw), None
     except ValidationError as error:
         document_id = raw.get("id") if isinstance(raw, dict) else None
-        return None, {"id": document_id, "line": line_number, "error": {"code": "invalid_request", "message": describe_validation(error.errors())}}
+        return None, {
+            "id": document_id,
+            "line": line_number,
+            "error": {"code": "invalid_request", "message": describe_validation(error.errors())},
+        }
 
 
 def _answer_chunk(predictor: Predictor, chunk: list[tuple[int, BatchDocument]]) -> list[dict[str, Any]]:
@@ -51,7 +59,9 @@ def _answer_one(predictor: Predictor, item: tuple[int, BatchDocument]) -> list[d
         return [{"id": document.id, "line": line_number, "error": {"code": "invalid_request", "message": str(error)}}]
 
 
-def predict_file(input_path: Path, output_path: Path, model: str, backend: str = "torch", batch_documents: int = 16) -> dict[str, int]:
+def predict_file(
+    input_path: Path, output_path: Path, model: str, backend: str = "torch", batch_documents: int = 16
+) -> dict[str, int]:
     from tqdm.auto import tqdm
 
     if not input_path.exists():

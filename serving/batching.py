@@ -28,7 +28,9 @@ class _Job:
 
 
 class BatchQueue:
-    def __init__(self, predictor: Predictor, batch_size: int, wait_ms: float, max_queued_documents: int, metrics: Metrics) -> None:
+    def __init__(
+        self, predictor: Predictor, batch_size: int, wait_ms: float, max_queued_documents: int, metrics: Metrics
+    ) -> None:
         self.predictor = predictor
         self.batch_size = batch_size
         self.wait_seconds = wait_ms / 1000

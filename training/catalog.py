@@ -16,8 +16,28 @@ DEFAULT_CATALOG_DIR = Path(__file__).resolve().parent.parent / "datasets" / "cat
 Span = tuple[int, int]
 
 _STOPWORDS = {
-    "a", "an", "the", "of", "on", "in", "to", "for", "and", "or", "with", "over", "its", "at", "by", "from",
-    "about", "against", "into", "between", "as", "s",
+    "a",
+    "an",
+    "the",
+    "of",
+    "on",
+    "in",
+    "to",
+    "for",
+    "and",
+    "or",
+    "with",
+    "over",
+    "its",
+    "at",
+    "by",
+    "from",
+    "about",
+    "against",
+    "into",
+    "between",
+    "as",
+    "s",
 }
 
 

@@ -46,14 +46,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from training import public
     from training.data import load_articles
-    from training.evaluate import items_from_articles, majority_baseline, tfidf_baseline, evaluate_items, write_report
+    from training.evaluate import evaluate_items, items_from_articles, majority_baseline, tfidf_baseline, write_report
     from training.examples import examples_from_articles
     from training.predictor import Predictor
 
     predictor = Predictor.from_folder(args.model, backend=args.backend)
     if Path(args.data).exists():
         items = items_from_articles(load_articles(args.data))
-        train_examples = examples_from_articles(load_articles(args.train), predictor.catalog, predictor.meta.window_chars, "train")
+        train_examples = examples_from_articles(
+            load_articles(args.train), predictor.catalog, predictor.meta.window_chars, "train"
+        )
     else:
         name = args.data.partition(":")[0]
         items = public.eval_items(args.data, args.data_dir)
@@ -73,7 +75,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for task in ("stance", "sentiment"):
         if task in metrics:
             tfidf = metrics["baselines"]["tfidf_logreg"].get(task, {}).get("macro_f1", float("nan"))
-            print(f"{task}: macro-F1 {metrics[task]['macro_f1']:.3f} {metrics[task]['macro_f1_ci95']} (tfidf {tfidf:.3f}), accuracy {metrics[task]['accuracy']:.3f}")
+            print(
+                f"{task}: macro-F1 {metrics[task]['macro_f1']:.3f} {metrics[task]['macro_f1_ci95']} (tfidf {tfidf:.3f}), accuracy {metrics[task]['accuracy']:.3f}"
+            )
     print(f"wrote {args.output}/metrics.json and report.md")
     return 0
 

@@ -74,7 +74,9 @@ class TrainConfig:
             raise ValueError(f"bf16 must be auto, yes or no, not {self.bf16!r}")
         if isinstance(self.public_corpora, str) and self.public_corpora != "auto":
             raise ValueError('public_corpora must be a list of corpus names or "auto"')
-        unknown = [name for name in self.public_corpora if name not in PUBLIC_CORPORA] if isinstance(self.public_corpora, list) else []
+        unknown = (
+            [name for name in self.public_corpora if name not in PUBLIC_CORPORA] if isinstance(self.public_corpora, list) else []
+        )
         if unknown:
             raise ValueError(f"unknown public corpora {unknown}; known: {', '.join(PUBLIC_CORPORA)}")
 

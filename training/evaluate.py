@@ -99,7 +99,9 @@ def score_answers(items: list[EvalItem], answers: list[dict], bootstrap: int) ->
     return result
 
 
-def evaluate_items(predictor: Predictor, items: list[EvalItem], bootstrap: int = 1000, batch_documents: int = 16) -> tuple[dict, list[dict]]:
+def evaluate_items(
+    predictor: Predictor, items: list[EvalItem], bootstrap: int = 1000, batch_documents: int = 16
+) -> tuple[dict, list[dict]]:
     """Metrics and the raw answers for `items`, predicted in document batches."""
     from tqdm.auto import tqdm
 
@@ -185,8 +187,13 @@ def write_report(metrics: dict[str, Any], output: Path, description: str) -> Non
     """metrics.json, report.md and one confusion-matrix PNG per task, written into `output`."""
     output.mkdir(parents=True, exist_ok=True)
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Evaluation: {description}", "", f"Model: `{metrics.get('model', {}).get('name', '?')}`; "
-             f"{metrics['data']['articles']} documents, {metrics['data']['pairs']} scored targets.", ""]
+    lines = [
+        f"# Evaluation: {description}",
+        "",
+        f"Model: `{metrics.get('model', {}).get('name', '?')}`; "
+        f"{metrics['data']['articles']} documents, {metrics['data']['pairs']} scored targets.",
+        "",
+    ]
     lines += ["| task | system | macro-F1 | 95% CI | accuracy |", "|---|---|---|---|---|"]
     for task in TASKS:
         if task not in metrics:
@@ -196,13 +203,17 @@ def write_report(metrics: dict[str, Any], output: Path, description: str) -> Non
         ]
         for name, block in rows:
             low, high = block.get("macro_f1_ci95", [float("nan")] * 2)
-            lines.append(f"| {task} | {name} | {block['macro_f1']:.3f} | {low:.3f}-{high:.3f} | {block.get('accuracy', float('nan')):.3f} |")
+            lines.append(
+                f"| {task} | {name} | {block['macro_f1']:.3f} | {low:.3f}-{high:.3f} | {block.get('accuracy', float('nan')):.3f} |"
+            )
     for task in TASKS:
         if task not in metrics:
             continue
         lines += ["", f"## {task}", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for label, values in metrics[task]["per_class"].items():
-            lines.append(f"| {label} | {values['precision']:.3f} | {values['recall']:.3f} | {values['f1']:.3f} | {values['support']} |")
+            lines.append(
+                f"| {label} | {values['precision']:.3f} | {values['recall']:.3f} | {values['f1']:.3f} | {values['support']} |"
+            )
         lines += ["", f"![{task} confusion matrix](confusion_{task}.png)"]
         write_confusion_png(metrics[task], f"{task} ({metrics['data']['pairs']} targets)", output / f"confusion_{task}.png")
     (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

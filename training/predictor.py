@@ -94,10 +94,7 @@ class Predictor:
             raise PredictionInputError("text must be a non-empty string")
         window_chars = self.meta.window_chars
         sentences = split_sentences(text) or [(0, len(text))]
-        if document.pairs is None:
-            pair_requests = self.detect_pairs(text, sentences, document.aliases)
-        else:
-            pair_requests = document.pairs
+        pair_requests = self.detect_pairs(text, sentences, document.aliases) if document.pairs is None else document.pairs
         plans = []
         for request in pair_requests:
             if not isinstance(request.party, str) or not request.party.strip():
@@ -112,7 +109,9 @@ class Predictor:
                 party_spans = [tuple(span) for span in request.spans]
             else:
                 party_spans = self.catalog.find_party(text, request.party, aliases)
-            issue_spans = self.catalog.find_issue(text, request.issue, document.aliases.get(request.issue, [])) if request.issue else []
+            issue_spans = (
+                self.catalog.find_issue(text, request.issue, document.aliases.get(request.issue, [])) if request.issue else []
+            )
             anchors = meeting_points(sentences, party_spans, issue_spans) if request.issue else list(party_spans)
             inputs = pair_inputs(text, request.party, request.issue, party_spans, anchors, window_chars)
             plans.append(PairPlan(request.party, request.issue, bool(party_spans), inputs))
@@ -148,7 +147,12 @@ class Predictor:
             cursor += len(pair.inputs)
             stance_rows = probabilities["stance"][rows]
             evidence = [
-                {"start": m.anchor[0], "end": m.anchor[1], "text": plan.text[m.anchor[0] : m.anchor[1]], "stance": score("stance", p)}
+                {
+                    "start": m.anchor[0],
+                    "end": m.anchor[1],
+                    "text": plan.text[m.anchor[0] : m.anchor[1]],
+                    "stance": score("stance", p),
+                }
                 for m, p in zip(pair.inputs, stance_rows, strict=True)
             ]
             results.append(

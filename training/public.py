@@ -46,11 +46,22 @@ class SourceFile:
     """Pinned checksum of the upstream file; None where only a subset was ever seen offline."""
 
 
-NEWSMTSC_BASE = "https://raw.githubusercontent.com/fhamborg/NewsMTSC/main/NewsSentiment/experiments/default/datasets/newsmtsc-rw-hf"
-QUADCLASS_URL = "https://raw.githubusercontent.com/javierosorio/keep_it_local/main/1_data/en/quadclass/en_annotations_quad_multiclass.tsv"
+NEWSMTSC_BASE = (
+    "https://raw.githubusercontent.com/fhamborg/NewsMTSC/main/NewsSentiment/experiments/default/datasets/newsmtsc-rw-hf"
+)
+QUADCLASS_URL = (
+    "https://raw.githubusercontent.com/javierosorio/keep_it_local/main/1_data/en/quadclass/en_annotations_quad_multiclass.tsv"
+)
 SOURCES = [
-    SourceFile("newsmtsc", "train.jsonl", f"{NEWSMTSC_BASE}/train.jsonl", "e78c7964aad1d5b7dbc66cb3a05d5885dbf2e29a2a3171f0d75b497bf18f3621"),
-    SourceFile("newsmtsc", "dev.jsonl", f"{NEWSMTSC_BASE}/dev.jsonl", "78b5dde35a97b452035c07c142fac5ecf44dd998217921cff62a1519ed01e952"),
+    SourceFile(
+        "newsmtsc",
+        "train.jsonl",
+        f"{NEWSMTSC_BASE}/train.jsonl",
+        "e78c7964aad1d5b7dbc66cb3a05d5885dbf2e29a2a3171f0d75b497bf18f3621",
+    ),
+    SourceFile(
+        "newsmtsc", "dev.jsonl", f"{NEWSMTSC_BASE}/dev.jsonl", "78b5dde35a97b452035c07c142fac5ecf44dd998217921cff62a1519ed01e952"
+    ),
     SourceFile("un-quadclass", "en_annotations_quad_multiclass.tsv", QUADCLASS_URL, None),
 ]
 
@@ -88,6 +99,7 @@ def fetch(data_dir: Path | str = "data", mirror: Path | str | None = None) -> di
                 if source.sha256 and sha256_of(partial) != source.sha256:
                     raise ValueError(f"{source.url}: checksum {sha256_of(partial)} differs from pinned {source.sha256}")
             digest = sha256_of(partial)
+            partial.chmod(0o644)
             os.replace(partial, target)
         finally:
             if partial.exists():

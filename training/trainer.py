@@ -8,7 +8,7 @@ import os
 import random
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,7 @@ def two_head_loss(logits, labels, label_smoothing: float = 0.0):
     import torch
 
     total = logits.new_zeros(())
-    for column, (task, columns) in enumerate(task_slices().items()):
+    for column, columns in enumerate(task_slices().values()):
         targets = labels[:, column]
         if (targets != IGNORE_INDEX).any():
             total = total + torch.nn.functional.cross_entropy(
@@ -165,7 +165,7 @@ def train(config: TrainConfig) -> Path:
 
     output_root = Path(config.output_dir)
     output_root.mkdir(parents=True, exist_ok=True)
-    run_name = config.run_name or datetime.now(timezone.utc).strftime("stanceline-%Y%m%d-%H%M%S")
+    run_name = config.run_name or datetime.now(UTC).strftime("stanceline-%Y%m%d-%H%M%S")
     final_folder = output_root / run_name
     if final_folder.exists():
         raise FileExistsError(f"{final_folder} already exists: choose another run_name")
@@ -217,7 +217,7 @@ def train(config: TrainConfig) -> Path:
         base_model=config.base_model,
         max_length=config.max_length,
         window_chars=config.window_chars,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     meta.save(work)
     catalog.write(work / "catalog")
@@ -274,9 +274,13 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
         "|---|---|---|---|",
     ]
     for path, info in data["files"].items():
-        lines.append(f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples']} |")
+        lines.append(
+            f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples']} |"
+        )
     for name, info in data["public_corpora"].items():
-        lines.append(f"| {name} ({info.get('version', '')}) | `{info.get('sha256', '')[:12]}` | {info.get('rows', '')} | {info['examples']} |")
+        lines.append(
+            f"| {name} ({info.get('version', '')}) | `{info.get('sha256', '')[:12]}` | {info.get('rows', '')} | {info['examples']} |"
+        )
     if data.get("public_corpora_note"):
         lines += ["", data["public_corpora_note"]]
     lines += ["", f"Label counts: {json.dumps(data['label_counts'])}", "", "## Held-out metrics", ""]

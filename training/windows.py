@@ -69,11 +69,10 @@ def widen(sentences: list[Span], first: int, last: int, max_chars: int) -> Span:
     grew = True
     while grew:
         grew = False
-        for candidate_before, candidate_after in ((before, after + 1), (before - 1, after)):
-            if 0 <= candidate_before and candidate_after < len(sentences):
-                if sentences[candidate_after][1] - sentences[candidate_before][0] <= max_chars:
-                    if (candidate_before, candidate_after) != (before, after):
-                        before, after, grew = candidate_before, candidate_after, True
+        for new_before, new_after in ((before, after + 1), (before - 1, after)):
+            inside = new_before >= 0 and new_after < len(sentences)
+            if inside and sentences[new_after][1] - sentences[new_before][0] <= max_chars:
+                before, after, grew = new_before, new_after, True
     return sentences[before][0], sentences[after][1]
 
 
@@ -141,9 +140,7 @@ def pair_inputs(
     """
     target = describe_target(party, issue)
     windows = windows_around(text, anchors, max_chars) if anchors else chunk_windows(text, max_chars)
-    return [
-        ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in windows
-    ]
+    return [ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in windows]
 
 
 def overall_inputs(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[ModelInput]:

@@ -14,7 +14,9 @@ router = APIRouter(prefix="/v1", tags=["predict"], dependencies=[AuthDep])
 
 def check_limits(request: PredictRequest, settings: Settings, where: str = "") -> None:
     if len(request.text) > settings.max_text_chars:
-        raise ServiceError("too_many_items", f"{where}text has {len(request.text)} characters; the limit is {settings.max_text_chars}")
+        raise ServiceError(
+            "too_many_items", f"{where}text has {len(request.text)} characters; the limit is {settings.max_text_chars}"
+        )
     if request.pairs is not None and len(request.pairs) > settings.max_pairs:
         raise ServiceError("too_many_items", f"{where}pairs has {len(request.pairs)} items; the limit is {settings.max_pairs}")
 
@@ -29,7 +31,9 @@ async def predict(request: PredictRequest, queue: QueueDep, settings: SettingsDe
 @router.post("/predict/batch", response_model=BatchResponse, summary="The same for many documents")
 async def predict_batch(request: BatchRequest, queue: QueueDep, settings: SettingsDep) -> dict:
     if len(request.documents) > settings.max_documents:
-        raise ServiceError("too_many_items", f"documents has {len(request.documents)} items; the limit is {settings.max_documents}")
+        raise ServiceError(
+            "too_many_items", f"documents has {len(request.documents)} items; the limit is {settings.max_documents}"
+        )
     for index, document in enumerate(request.documents):
         check_limits(document, settings, where=f"documents[{index}].")
     answers = await queue.predict([document.to_document() for document in request.documents])

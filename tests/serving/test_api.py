@@ -34,7 +34,7 @@ def test_predict_answers_each_pair_with_scores_and_evidence(client):
     assert (japan["party"], japan["issue"], japan["mentioned"]) == ("Japan", "missile launches", True)
     assert japan["stance"]["label"] == "pressure" and russia["stance"]["label"] == "cooperative"
     evidence = japan["evidence"][0]
-    assert TEXT[evidence["start"]:evidence["end"]] == evidence["text"]
+    assert TEXT[evidence["start"] : evidence["end"]] == evidence["text"]
     check_score(evidence["stance"], {"cooperative", "pressure", "neutral"})
 
 
@@ -52,11 +52,14 @@ def test_empty_pairs_answer_only_overall(client):
 
 def test_spans_pin_a_pronoun_and_aliases_name_unknown_people(client):
     text = "He demanded that the talks on the dam stop. Minister Okoro welcomed mediation on the dam."
-    body = client.post("/v1/predict", json={
-        "text": text,
-        "pairs": [{"party": "Egypt", "issue": "dam", "spans": [[0, 2]]}, {"party": "Ethiopia", "issue": "dam"}],
-        "aliases": {"Ethiopia": ["Okoro"]},
-    }).json()
+    body = client.post(
+        "/v1/predict",
+        json={
+            "text": text,
+            "pairs": [{"party": "Egypt", "issue": "dam", "spans": [[0, 2]]}, {"party": "Ethiopia", "issue": "dam"}],
+            "aliases": {"Ethiopia": ["Okoro"]},
+        },
+    ).json()
     egypt, ethiopia = body["results"]
     assert egypt["mentioned"] and ethiopia["mentioned"]
     assert egypt["evidence"][0]["text"].startswith("He demanded")
@@ -64,7 +67,10 @@ def test_spans_pin_a_pronoun_and_aliases_name_unknown_people(client):
 
 
 def test_a_party_absent_from_a_short_text_is_still_answered(client):
-    body = client.post("/v1/predict", json={"text": "We rejected the treaty and threatened to walk out.", "pairs": [{"party": "Somalia", "issue": "treaty"}]}).json()
+    body = client.post(
+        "/v1/predict",
+        json={"text": "We rejected the treaty and threatened to walk out.", "pairs": [{"party": "Somalia", "issue": "treaty"}]},
+    ).json()
     (result,) = body["results"]
     assert result["mentioned"] is False and result["evidence"]
 
@@ -100,13 +106,18 @@ def test_malformed_json_gets_400(client):
 
 
 def test_a_body_over_the_limit_gets_413_before_parsing(client):
-    response = client.post("/v1/predict", content=b'{"text": "' + b"a" * 30_000 + b'"}', headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/predict", content=b'{"text": "' + b"a" * 30_000 + b'"}', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
 def test_batch_answers_every_document_with_its_id(client):
-    documents = [{"id": "a", "text": TEXT, "pairs": PAIRS}, {"id": 7, "text": "Kenya ratified the treaty on fisheries.", "pairs": []}]
+    documents = [
+        {"id": "a", "text": TEXT, "pairs": PAIRS},
+        {"id": 7, "text": "Kenya ratified the treaty on fisheries.", "pairs": []},
+    ]
     body = client.post("/v1/predict/batch", json={"documents": documents}).json()
     assert [r["id"] for r in body["results"]] == ["a", 7]
     assert len(body["results"][0]["results"]) == 2 and body["results"][1]["results"] == []
@@ -160,15 +171,40 @@ def test_overload_is_refused_with_503_not_queued_forever(tiny_model):
 
 
 def test_many_simultaneous_requests_each_get_their_own_answer(live_server):
-    parties = ["Japan", "Russia", "China", "Germany", "Poland", "Egypt", "Kenya", "Norway", "India", "Chile",
-               "Vietnam", "Jordan", "Israel", "Mexico", "Canada", "Brazil", "Armenia", "Georgia", "Iran", "Qatar"]
+    parties = [
+        "Japan",
+        "Russia",
+        "China",
+        "Germany",
+        "Poland",
+        "Egypt",
+        "Kenya",
+        "Norway",
+        "India",
+        "Chile",
+        "Vietnam",
+        "Jordan",
+        "Israel",
+        "Mexico",
+        "Canada",
+        "Brazil",
+        "Armenia",
+        "Georgia",
+        "Iran",
+        "Qatar",
+    ]
 
     async def fire() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=live_server, timeout=60) as http:
-            return await asyncio.gather(*[
-                http.post("/v1/predict", json={"text": f"{party} signed the accord on trade.", "pairs": [{"party": party, "issue": "trade"}]})
-                for party in parties
-            ])
+            return await asyncio.gather(
+                *[
+                    http.post(
+                        "/v1/predict",
+                        json={"text": f"{party} signed the accord on trade.", "pairs": [{"party": party, "issue": "trade"}]},
+                    )
+                    for party in parties
+                ]
+            )
 
     responses = asyncio.run(fire())
     assert all(response.status_code == 200 for response in responses)

@@ -9,13 +9,18 @@ TEXT = "Japan demanded that North Korea halt its missile launches. Russia offere
 
 def test_predict_answers_each_line_and_reports_bad_ones_in_place(tiny_model, tmp_path, capsys):
     source = tmp_path / "docs.jsonl"
-    source.write_text("\n".join([
-        json.dumps({"id": "good-1", "text": TEXT, "pairs": [{"party": "Japan", "issue": "missile launches"}]}),
-        "{this is not json",
-        json.dumps({"id": "no-text", "text": ""}),
-        json.dumps({"id": "spans", "text": "He agreed.", "pairs": [{"party": "Kenya", "spans": [[0, 50]]}]}),
-        json.dumps({"id": 5, "text": TEXT}),
-    ]) + "\n")
+    source.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "good-1", "text": TEXT, "pairs": [{"party": "Japan", "issue": "missile launches"}]}),
+                "{this is not json",
+                json.dumps({"id": "no-text", "text": ""}),
+                json.dumps({"id": "spans", "text": "He agreed.", "pairs": [{"party": "Kenya", "spans": [[0, 50]]}]}),
+                json.dumps({"id": 5, "text": TEXT}),
+            ]
+        )
+        + "\n"
+    )
     output = tmp_path / "out" / "answers.jsonl"
     assert main(["predict", "--input", str(source), "--output", str(output), "--model", str(tiny_model), "--batch", "2"]) == 0
     lines = [json.loads(line) for line in output.read_text().splitlines()]
@@ -30,7 +35,20 @@ def test_predict_answers_each_line_and_reports_bad_ones_in_place(tiny_model, tmp
 
 
 def test_predict_with_a_missing_input_fails_clearly(tiny_model, tmp_path, capsys):
-    assert main(["predict", "--input", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "o.jsonl"), "--model", str(tiny_model)]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--input",
+                str(tmp_path / "none.jsonl"),
+                "--output",
+                str(tmp_path / "o.jsonl"),
+                "--model",
+                str(tiny_model),
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
 
@@ -38,5 +56,8 @@ def test_predict_with_a_missing_input_fails_clearly(tiny_model, tmp_path, capsys
 def test_predict_with_a_missing_model_names_the_fix(tmp_path, capsys):
     source = tmp_path / "docs.jsonl"
     source.write_text(json.dumps({"id": 1, "text": TEXT}) + "\n")
-    assert main(["predict", "--input", str(source), "--output", str(tmp_path / "o.jsonl"), "--model", str(tmp_path / "nomodel")]) == 2
+    assert (
+        main(["predict", "--input", str(source), "--output", str(tmp_path / "o.jsonl"), "--model", str(tmp_path / "nomodel")])
+        == 2
+    )
     assert "make train" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def test_model_meta_round_trips_and_rejects_foreign_label_maps(tmp_path):
         (["epochs=0"], "must be positive"),
         (["max_length=4096"], "max_length"),
         (["bf16=maybe"], "bf16"),
-        (["public_corpora=[\"wikipedia\"]"], "unknown public corpora"),
+        (['public_corpora=["wikipedia"]'], "unknown public corpora"),
         (["train_files=[]"], "train_files is empty"),
         (["nonsense=1"], "bad override"),
     ],

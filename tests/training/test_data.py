@@ -6,7 +6,12 @@ from training.cli import main
 from training.data import InvalidCorpusError, load_articles, validate_lines
 
 GOOD = {
-    "id": "a1", "title": "t", "date": "2020-01-01", "source": "s", "storyline": "s1", "text": "Japan warned Russia.",
+    "id": "a1",
+    "title": "t",
+    "date": "2020-01-01",
+    "source": "s",
+    "storyline": "s1",
+    "text": "Japan warned Russia.",
     "annotations": [{"party": "Japan", "issue": "Russia", "stance": "pressure", "sentiment": "neutral", "evidence": [[0, 20]]}],
 }
 

@@ -14,8 +14,17 @@ from training.trainer import train
 
 def test_the_model_folder_holds_everything_needed_to_predict(tiny_model):
     names = {path.name for path in tiny_model.iterdir()}
-    assert {"model.safetensors", "config.json", "tokenizer.json", "stanceline.json", "training_config.json",
-            "data.json", "metrics.json", "README.md", "catalog"} <= names
+    assert {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "stanceline.json",
+        "training_config.json",
+        "data.json",
+        "metrics.json",
+        "README.md",
+        "catalog",
+    } <= names
     data = json.loads((tiny_model / "data.json").read_text())
     assert all(len(info["sha256"]) == 64 for info in data["files"].values())
     assert (tiny_model.parent / "current").resolve() == tiny_model.resolve()
@@ -34,15 +43,33 @@ def test_the_reloaded_model_learned_the_training_articles(tiny_model, tiny_corpu
 def test_opposite_stances_in_one_article_are_told_apart(tiny_model):
     predictor = Predictor.from_folder(tiny_model)
     text = "Japan demanded that North Korea halt its missile launches. Russia offered to host talks on the missile issue."
-    (answer,) = predictor.predict([Document(text, [PairRequest("Japan", "missile launches"), PairRequest("Russia", "missile launches")])])
+    (answer,) = predictor.predict(
+        [Document(text, [PairRequest("Japan", "missile launches"), PairRequest("Russia", "missile launches")])]
+    )
     assert [r["stance"]["label"] for r in answer["results"]] == ["pressure", "cooperative"]
     assert answer["results"][0]["evidence"][0]["text"].startswith("Japan demanded")
 
 
 def test_evaluate_command_writes_metrics_report_and_plots(tiny_model, tiny_corpus, tmp_path):
     output = tmp_path / "eval"
-    assert main(["evaluate", "--model", str(tiny_model), "--data", str(tiny_corpus), "--train", str(tiny_corpus),
-                 "--output", str(output), "--bootstrap", "50"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_model),
+                "--data",
+                str(tiny_corpus),
+                "--train",
+                str(tiny_corpus),
+                "--output",
+                str(output),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["data"]["articles"] == 10 and metrics["data"]["pairs"] == 30
     for task in ("stance", "sentiment"):
@@ -59,8 +86,14 @@ def test_evaluate_command_writes_metrics_report_and_plots(tiny_model, tiny_corpu
 def test_training_refuses_invalid_data_and_writes_no_model(tmp_path, tiny_base_model):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "text": "t", "annotations": [{"party": "A", "issue": "b", "stance": "angry"}]}\n')
-    config = TrainConfig(base_model=str(tiny_base_model), train_files=[str(bad)], dev_file="", public_corpora=[],
-                         output_dir=str(tmp_path / "models"), run_name="never")
+    config = TrainConfig(
+        base_model=str(tiny_base_model),
+        train_files=[str(bad)],
+        dev_file="",
+        public_corpora=[],
+        output_dir=str(tmp_path / "models"),
+        run_name="never",
+    )
     with pytest.raises(InvalidCorpusError, match="unknown label 'angry'"):
         train(config)
     assert not (tmp_path / "models" / "never").exists()

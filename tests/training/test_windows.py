@@ -13,17 +13,22 @@ ARTICLE = (
 def test_sentences_split_on_ends_but_not_on_abbreviations():
     text = "The U.S. envoy met Mr. Kim in Seoul. Talks resume Monday!\n\nA new paragraph"
     assert [text[s:e] for s, e in split_sentences(text)] == [
-        "The U.S. envoy met Mr. Kim in Seoul.", "Talks resume Monday!", "A new paragraph"]
+        "The U.S. envoy met Mr. Kim in Seoul.",
+        "Talks resume Monday!",
+        "A new paragraph",
+    ]
 
 
 def test_window_holds_the_anchor_sentence_and_respects_the_budget():
     anchor_start = ARTICLE.index("Abe called")
-    inputs = pair_inputs(ARTICLE, "Japan", "North Korea", [(anchor_start, anchor_start + 3)], [(anchor_start, anchor_start + 10)], max_chars=300)
+    inputs = pair_inputs(
+        ARTICLE, "Japan", "North Korea", [(anchor_start, anchor_start + 3)], [(anchor_start, anchor_start + 10)], max_chars=300
+    )
     assert len(inputs) == 1
     window = inputs[0]
     assert window.window[0] <= anchor_start < window.window[1]
     assert window.window[1] - window.window[0] <= 300
-    assert ARTICLE[window.anchor[0]:window.anchor[1]].startswith("Abe called for maximum pressure")
+    assert ARTICLE[window.anchor[0] : window.anchor[1]].startswith("Abe called for maximum pressure")
     assert window.target == "Japan on North Korea"
 
 

@@ -1,0 +1,68 @@
+# Stanceline: the pipeline runs forward: install -> data -> train -> eval -> serve.
+# `make help` lists the targets.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STANCELINE := $(BIN)/stanceline
+MODEL ?= models/current
+CONFIG ?= training/configs/default.toml
+BACKEND ?= torch
+EVAL_DIR ?= reports/eval
+export STANCELINE_DATA_MIRROR ?=
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_OFFLINE ?= 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install data corpus train eval eval-public export serve bench test lint format
+
+help: ## list the targets
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=python3.X"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install Stanceline (CPU torch 2.13.0) with dev tools
+
+data: install ## bring public corpora into data/ (upstream, or the mirror in STANCELINE_DATA_MIRROR)
+	$(STANCELINE) data --data-dir data $(if $(STANCELINE_DATA_MIRROR),--mirror $(STANCELINE_DATA_MIRROR),)
+
+corpus: ## rebuild datasets/stanceline-wire/{train,dev,test}.jsonl from the authored files
+	$(PYTHON) -m training.authoring build datasets/stanceline-wire
+
+train: install ## fine-tune the default recipe into models/<run> and point models/current at it
+	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
+	$(STANCELINE) -v train --config $(CONFIG)
+
+eval: install ## score the current model on the bundled test split -> reports/eval/test
+	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/stanceline-wire/test.jsonl --output $(EVAL_DIR)/test
+
+eval-public: install ## score the current model on NewsMTSC dev and the UN QuadClass dev portion
+	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data newsmtsc:dev --output $(EVAL_DIR)/newsmtsc-dev
+	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data un-quadclass:dev --output $(EVAL_DIR)/un-quadclass-dev
+
+export: install ## write the int8 ONNX model into the current model folder
+	$(STANCELINE) export --model $(MODEL)
+
+serve: install ## train a model if there is none, then serve API and web page on localhost:8000
+	@test -e $(MODEL)/stanceline.json || $(MAKE) train
+	$(STANCELINE) serve --model $(MODEL) --host 127.0.0.1 --port 8000
+
+bench: install ## benchmarks -> reports/bench/*.json and the README table
+	$(BIN)/python -m serving.bench --model $(MODEL) --output reports/bench
+
+test: install ## run the test suite (tiny models, no download; browser test where Chromium is installed)
+	$(BIN)/python -m pytest -q
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check training serving tests
+	$(BIN)/ruff format --check training serving tests
+
+format: install ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix training serving tests
+	$(BIN)/ruff format training serving tests

@@ -1,0 +1,114 @@
+"""Converters for the public corpora, on small files written here in the upstream formats, and an
+integration check on a slice of the offline mirror when STANCELINE_DATA_MIRROR points at one."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from training import public
+from training.evaluate import OVERALL
+from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS
+from training.windows import MARK_CLOSE, MARK_OPEN
+
+NEWSMTSC_ROWS = [
+    {"mention": "the minister", "from": 0, "to": 12, "sentence": "the minister was praised for a calm response.", "polarity": 1, "id": "a"},
+    {"mention": "He", "from": 23, "to": 25, "sentence": "Critics said yesterday He had failed the town.", "polarity": -1, "id": "b"},
+    {"mention": "Ms Diaz", "from": 0, "to": 7, "sentence": "Ms Diaz arrived on Tuesday.", "polarity": 0, "id": "c"},
+]
+QUADCLASS_TSV = (
+    "en\tQuadClass\n"
+    "The council welcomed the agreement between the two delegations.\t4\n"
+    "Member states pledged funds for reconstruction.\t2\n"
+    "The delegation condemned the shelling of the port.\t3\n"
+    "Troops seized the border post overnight.\t1\n"
+    "The meeting was adjourned at noon.\t0\n"
+    "Both sides traded accusations and signed a truce.\t-1\n"
+)
+
+
+def write_upstream(folder: Path) -> Path:
+    (folder / "newsmtsc").mkdir(parents=True)
+    for split in ("train", "dev"):
+        (folder / "newsmtsc" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in NEWSMTSC_ROWS))
+    (folder / "un-quadclass").mkdir()
+    (folder / "un-quadclass" / "en_annotations_quad_multiclass.tsv").write_text(QUADCLASS_TSV)
+    return folder
+
+
+def test_fetch_from_a_mirror_records_origin_and_checksums(tmp_path):
+    mirror = write_upstream(tmp_path / "mirror")
+    record = public.fetch(tmp_path / "data", mirror)
+    assert public.available(tmp_path / "data") == ["newsmtsc", "un-quadclass"]
+    entry = record["newsmtsc/train.jsonl"]
+    assert entry["origin"].startswith("mirror:") and len(entry["sha256"]) == 64
+    assert entry["matches_pinned"] is False, "a mirror may hold a subset: taken as it is, and said so"
+    assert json.loads((tmp_path / "data" / "SOURCES.json").read_text()) == record
+    assert not list((tmp_path / "data").rglob("*.part"))
+
+
+def test_a_file_missing_from_the_mirror_is_reported_not_invented(tmp_path):
+    mirror = write_upstream(tmp_path / "mirror")
+    (mirror / "newsmtsc" / "dev.jsonl").unlink()
+    record = public.fetch(tmp_path / "data", mirror)
+    assert "not in mirror" in record["newsmtsc/dev.jsonl"]["status"]
+    assert not (tmp_path / "data" / "newsmtsc" / "dev.jsonl").exists()
+
+
+def test_newsmtsc_gives_sentiment_toward_the_marked_mention(tmp_path):
+    public.fetch(tmp_path / "data", write_upstream(tmp_path / "mirror"))
+    data = tmp_path / "data"
+    examples, info = public.training_examples("newsmtsc", data, window_chars=300)
+    assert info["rows"] == 3 and len(examples) == 3
+    assert [SENTIMENT_LABELS[e.sentiment] for e in examples] == ["positive", "negative", "neutral"]
+    assert all(e.stance == IGNORE_INDEX for e in examples)
+    assert examples[1].target == "He"
+    assert f"yesterday {MARK_OPEN}He{MARK_CLOSE} had failed" in examples[1].window_text
+    items = public.eval_items("newsmtsc:dev", data)
+    assert items[1].document.pairs[0].spans == [(23, 25)] and items[1].gold == {0: {"sentiment": "negative"}}
+
+
+def test_newsmtsc_rows_with_bad_offsets_are_refused(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({**NEWSMTSC_ROWS[0], "to": 400}) + "\n")
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        public.read_newsmtsc(path)
+
+
+def test_quadclass_maps_codes_to_stance_and_drops_multilabel(tmp_path):
+    path = write_upstream(tmp_path / "up") / "un-quadclass" / "en_annotations_quad_multiclass.tsv"
+    rows = public.read_quadclass(path)
+    assert [stance for _, stance in rows] == ["cooperative", "cooperative", "pressure", "pressure", "neutral"]
+    examples = public.quadclass_examples(rows, window_chars=300)
+    assert all(e.target == "overall" and e.sentiment == IGNORE_INDEX for e in examples)
+    assert [STANCE_LABELS[e.stance] for e in examples] == [stance for _, stance in rows]
+
+
+def test_quadclass_dev_portion_is_deterministic_and_never_trained_on(tmp_path):
+    sentences = [f"Delegation number {i} signed the protocol on water." for i in range(400)]
+    folder = tmp_path / "data" / "un-quadclass"
+    folder.mkdir(parents=True)
+    (folder / "en_annotations_quad_multiclass.tsv").write_text("en\tQuadClass\n" + "".join(f"{s}\t4\n" for s in sentences))
+    dev = {item.document.text for item in public.eval_items("un-quadclass:dev", tmp_path / "data")}
+    trained = {e.window_text for e in public.training_examples("un-quadclass", tmp_path / "data", 300)[0]}
+    assert 0.08 < len(dev) / len(sentences) < 0.22
+    assert not dev & trained and len(dev) + len(trained) == len(sentences)
+    assert all(item.gold == {OVERALL: {"stance": "cooperative"}} for item in public.eval_items("un-quadclass:dev", tmp_path / "data"))
+
+
+MIRROR = os.environ.get(public.MIRROR_SETTING)
+
+
+@pytest.mark.skipif(not MIRROR or not Path(MIRROR).exists(), reason="set STANCELINE_DATA_MIRROR to the offline corpus mirror")
+def test_real_mirror_slice_converts(tmp_path):
+    record = public.fetch(tmp_path / "data", MIRROR)
+    assert record["newsmtsc/train.jsonl"]["sha256"] == public.SOURCES[0].sha256
+    examples, info = public.training_examples("newsmtsc", tmp_path / "data", 360, cap=300)
+    assert len(examples) >= 300 and info["rows"] > 8000
+    assert all(MARK_OPEN in e.window_text for e in examples)
+    un_examples, _ = public.training_examples("un-quadclass", tmp_path / "data", 360, cap=300)
+    assert {STANCE_LABELS[e.stance] for e in un_examples} == set(STANCE_LABELS)
+    assert len(public.eval_items("newsmtsc:dev", tmp_path / "data")) == 343
