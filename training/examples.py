@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from training.catalog import Catalog
 from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS, label_id
+from training.text import split_sentences
 from training.windows import ModelInput, pair_inputs
 
 
@@ -31,21 +32,32 @@ class Example:
         )
 
 
-def article_pair_inputs(article: dict, annotation: dict, catalog: Catalog, window_chars: int) -> list[ModelInput]:
-    """The windows of one annotated pair: around each of its evidence spans."""
+def article_pair_inputs(
+    article: dict, annotation: dict, catalog: Catalog, window_chars: int, served_windows: bool = False
+) -> list[ModelInput]:
+    """The windows of one annotated pair: around each of its evidence spans and, with `served_windows`,
+    also the windows the predictor reads for this pair (where party and issue meet), so that training
+    sees the windows that serving averages over."""
+    from training.predictor import PairRequest, locate_pair
+
     text = article["text"]
-    aliases = article.get("aliases", {})
-    party_spans = catalog.find_party(text, annotation["party"], aliases.get(annotation["party"], []))
+    request = PairRequest(annotation["party"], annotation["issue"])
+    party_spans, served_anchors = locate_pair(catalog, text, split_sentences(text), request, article.get("aliases", {}))
     anchors = [tuple(span) for span in annotation["evidence"]]
-    return pair_inputs(text, annotation["party"], annotation["issue"], party_spans, anchors, window_chars)
+    if served_windows:
+        anchors += [anchor for anchor in served_anchors if anchor not in anchors]
+    inputs = pair_inputs(text, annotation["party"], annotation["issue"], party_spans, anchors, window_chars)
+    return list({model_input.window: model_input for model_input in inputs}.values())
 
 
-def examples_from_articles(articles: list[dict], catalog: Catalog, window_chars: int, source: str) -> list[Example]:
-    """One example per evidence window of every annotated pair."""
+def examples_from_articles(
+    articles: list[dict], catalog: Catalog, window_chars: int, source: str, served_windows: bool = False
+) -> list[Example]:
+    """One example per window of every annotated pair (see `article_pair_inputs`)."""
     examples = []
     for article in articles:
         for annotation in article["annotations"]:
-            for model_input in article_pair_inputs(article, annotation, catalog, window_chars):
+            for model_input in article_pair_inputs(article, annotation, catalog, window_chars, served_windows):
                 examples.append(Example.from_input(model_input, annotation["stance"], annotation["sentiment"], source))
     return examples
 

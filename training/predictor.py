@@ -70,6 +70,22 @@ def score(task: str, probabilities: np.ndarray) -> dict[str, Any]:
     }
 
 
+def locate_pair(
+    catalog: Catalog, text: str, sentences: list[Span], request: PairRequest, aliases: dict[str, list[str]]
+) -> tuple[list[Span], list[Span]]:
+    """The party's mention spans (pinned `spans`, else found through the catalog and aliases) and the
+    anchors its windows are built around: where party and issue meet, or the party's own mentions
+    when no issue is asked. Training calls this too, to train on the windows that are served."""
+    if request.spans:
+        party_spans = [tuple(span) for span in request.spans]
+    else:
+        party_spans = catalog.find_party(text, request.party, aliases.get(request.party, []))
+    if not request.issue:
+        return party_spans, list(party_spans)
+    issue_spans = catalog.find_issue(text, request.issue, aliases.get(request.issue, []))
+    return party_spans, meeting_points(sentences, party_spans, issue_spans)
+
+
 class Predictor:
     """Answers documents with a trained model folder and the catalog it carries."""
 
@@ -99,20 +115,12 @@ class Predictor:
         for request in pair_requests:
             if not isinstance(request.party, str) or not request.party.strip():
                 raise PredictionInputError("every pair needs a non-empty party")
-            aliases = document.aliases.get(request.party, [])
-            if request.spans:
-                for start, end in request.spans:
-                    if not 0 <= start < end <= len(text):
-                        raise PredictionInputError(
-                            f"span [{start}, {end}] of party {request.party!r} is outside the text (length {len(text)})"
-                        )
-                party_spans = [tuple(span) for span in request.spans]
-            else:
-                party_spans = self.catalog.find_party(text, request.party, aliases)
-            issue_spans = (
-                self.catalog.find_issue(text, request.issue, document.aliases.get(request.issue, [])) if request.issue else []
-            )
-            anchors = meeting_points(sentences, party_spans, issue_spans) if request.issue else list(party_spans)
+            for start, end in request.spans or []:
+                if not 0 <= start < end <= len(text):
+                    raise PredictionInputError(
+                        f"span [{start}, {end}] of party {request.party!r} is outside the text (length {len(text)})"
+                    )
+            party_spans, anchors = locate_pair(self.catalog, text, sentences, request, document.aliases)
             inputs = pair_inputs(text, request.party, request.issue, party_spans, anchors, window_chars)
             plans.append(PairPlan(request.party, request.issue, bool(party_spans), inputs))
         return DocumentPlan(text, overall_inputs(text, window_chars), plans)

@@ -58,8 +58,8 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     record: dict[str, Any] = {"files": {}, "public_corpora": {}}
     for path in config.train_files:
         articles = load_articles(path)
-        built = examples_from_articles(articles, catalog, config.window_chars, source=Path(path).parent.name)
-        examples += built
+        built = examples_from_articles(articles, catalog, config.window_chars, Path(path).parent.name, config.served_windows)
+        examples += built * config.repeat_train_files
         record["files"][path] = {
             "sha256": file_sha256(path),
             "articles": len(articles),
@@ -160,6 +160,8 @@ def train(config: TrainConfig) -> Path:
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(STANCE_LABELS) + len(SENTIMENT_LABELS), ignore_mismatched_sizes=True
     )
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     model.config.id2label = {i: f"{task}:{label}" for i, (task, label) in enumerate(_columns())}
     model.config.label2id = {name: i for i, name in model.config.id2label.items()}
 

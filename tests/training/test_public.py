@@ -15,8 +15,22 @@ from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS
 from training.windows import MARK_CLOSE, MARK_OPEN
 
 NEWSMTSC_ROWS = [
-    {"mention": "the minister", "from": 0, "to": 12, "sentence": "the minister was praised for a calm response.", "polarity": 1, "id": "a"},
-    {"mention": "He", "from": 23, "to": 25, "sentence": "Critics said yesterday He had failed the town.", "polarity": -1, "id": "b"},
+    {
+        "mention": "the minister",
+        "from": 0,
+        "to": 12,
+        "sentence": "the minister was praised for a calm response.",
+        "polarity": 1,
+        "id": "a",
+    },
+    {
+        "mention": "He",
+        "from": 23,
+        "to": 25,
+        "sentence": "Critics said yesterday He had failed the town.",
+        "polarity": -1,
+        "id": "b",
+    },
     {"mention": "Ms Diaz", "from": 0, "to": 7, "sentence": "Ms Diaz arrived on Tuesday.", "polarity": 0, "id": "c"},
 ]
 QUADCLASS_TSV = (
@@ -96,7 +110,9 @@ def test_quadclass_dev_portion_is_deterministic_and_never_trained_on(tmp_path):
     trained = {e.window_text for e in public.training_examples("un-quadclass", tmp_path / "data", 300)[0]}
     assert 0.08 < len(dev) / len(sentences) < 0.22
     assert not dev & trained and len(dev) + len(trained) == len(sentences)
-    assert all(item.gold == {OVERALL: {"stance": "cooperative"}} for item in public.eval_items("un-quadclass:dev", tmp_path / "data"))
+    assert all(
+        item.gold == {OVERALL: {"stance": "cooperative"}} for item in public.eval_items("un-quadclass:dev", tmp_path / "data")
+    )
 
 
 MIRROR = os.environ.get(public.MIRROR_SETTING)

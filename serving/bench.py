@@ -1,0 +1,254 @@
+"""`make bench`: requests per second and latency of three servers on this machine, in one run.
+
+(a) anchor: the FastAPI endpoint a user would write by hand, calling a `transformers` pipeline per
+    request on the same model folder (stance and sentiment from its six outputs);
+(b) Stanceline on the torch backend; (c) Stanceline on the ONNX int8 backend.
+Each server runs alone in its own process on a free localhost port; a bounded asyncio client sends
+single news sentences at concurrency 1 and 16, then a 4,000-character article with pairs detected.
+Results go to `reports/bench/<server>.json` and `reports/bench/summary.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SENTENCES = [
+    "Tokyo called for maximum pressure on Pyongyang after the latest missile launch.",
+    "The Kremlin said it was ready to resume talks on the peace treaty without preconditions.",
+    "Brussels threatened new tariffs on Chinese electric vehicles on Tuesday.",
+    "Egypt welcomed the African Union's offer to mediate the dispute over the Nile dam.",
+    "Washington warned Caracas that oil sanctions would return if the vote was not free.",
+    "India and Pakistan agreed to reopen the border crossing for pilgrims.",
+    "The IAEA demanded full access to the enrichment site near Isfahan.",
+    "Brazil pledged to halve deforestation in the Amazon by the end of the decade.",
+]
+ARTICLE_PARAGRAPHS = [
+    "Japanese Prime Minister Shinzo Abe and Russian President Vladimir Putin met in Vladivostok on Thursday for talks that "
+    "covered a peace treaty, joint economic projects on the disputed islands and North Korea's weapons programmes.",
+    "Abe told reporters that Japan would keep up maximum pressure on Pyongyang until it abandoned its nuclear and missile "
+    "programmes, and he urged Moscow to enforce United Nations sanctions in full.",
+    "Putin struck a different note. The Kremlin leader said the crisis could only be resolved in a political and diplomatic "
+    "manner and warned that more sanctions would push North Korea into a corner.",
+    "On the islands, the two sides agreed to set up a working group on joint fishing and tourism, a step Tokyo described as "
+    "a foundation for a treaty. Russian officials cautioned that sovereignty was not on the table.",
+    "China, which was not represented at the meeting, has called for a freeze of North Korean tests in exchange for a halt "
+    "to United States military exercises in the region. Washington rejected that proposal last month.",
+    "South Korea's foreign ministry welcomed the summit and said Seoul stood ready to work with Tokyo and Moscow on energy "
+    "links across the peninsula once tensions eased.",
+    "Analysts in Tokyo said the meeting produced goodwill but little substance. Critics in the Japanese parliament accused "
+    "the government of offering economic help to Russia without securing any movement on the territorial dispute.",
+    "Russia's foreign minister Sergei Lavrov said the next round of talks would take place in Tokyo in the spring and that "
+    "both countries had instructed their diplomats to speed up work on the treaty.",
+]
+
+
+def build_article(target_chars: int = 4000) -> str:
+    text, index = "", 0
+    while len(text) < target_chars:
+        text += ("\n\n" if text else "") + ARTICLE_PARAGRAPHS[index % len(ARTICLE_PARAGRAPHS)]
+        index += 1
+    return text[:target_chars].rsplit(". ", 1)[0] + "."
+
+
+ANCHOR_APP = "serving.bench:anchor_app"
+
+
+def anchor_app():
+    """The hand-rolled baseline: one `transformers` pipeline call per request, nothing shared."""
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+    from transformers import pipeline
+
+    folder = os.environ["STANCELINE_MODEL_DIR"]
+    classifier = pipeline("text-classification", model=folder, tokenizer=folder, top_k=None, device="cpu")
+    app = FastAPI()
+
+    class Body(BaseModel):
+        text: str
+
+    @app.post("/v1/predict")
+    def predict(body: Body) -> dict:
+        scores = {item["label"]: item["score"] for item in classifier(body.text, truncation=True)}
+        stance = max((k for k in scores if k.startswith("stance:")), key=scores.get)
+        sentiment = max((k for k in scores if k.startswith("sentiment:")), key=scores.get)
+        return {"stance": stance.split(":")[1], "sentiment": sentiment.split(":")[1]}
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(kind: str, model: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "STANCELINE_MODEL_DIR": model, "TOKENIZERS_PARALLELISM": "false"}
+    if kind == "anchor":
+        command = [sys.executable, "-m", "uvicorn", "--factory", ANCHOR_APP, "--port", str(port), "--log-level", "warning"]
+    else:
+        command = [sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--model", model, "--backend", kind]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{kind} server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"{kind} server did not become healthy")
+
+
+async def load(url: str, bodies: list[dict], concurrency: int, duration: float, max_requests: int) -> dict:
+    """Send bodies round-robin from `concurrency` workers for `duration` s or `max_requests` requests."""
+    latencies: list[float] = []
+    errors = 0
+    counter = 0
+    stop_at = time.perf_counter() + duration
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal counter, errors
+        while time.perf_counter() < stop_at and counter < max_requests:
+            body = bodies[counter % len(bodies)]
+            counter += 1
+            started = time.perf_counter()
+            response = await client.post(url, json=body)
+            if response.status_code != 200:
+                errors += 1
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*[worker(client) for _ in range(concurrency)])
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "p95_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 1),
+    }
+
+
+def sentence_bodies(kind: str) -> list[dict]:
+    if kind == "anchor":
+        return [{"text": sentence} for sentence in SENTENCES]
+    return [{"text": sentence, "pairs": []} for sentence in SENTENCES]
+
+
+def cpu_peak_gflops() -> tuple[float, str]:
+    """Peak fp32 GFLOP/s assumed for this CPU: cores x GHz x 32 FLOP/cycle (one AVX-512 FMA unit)."""
+    cores = os.cpu_count() or 1
+    ghz = 2.5
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and "@" in line:
+                ghz = float(line.split("@")[1].strip().rstrip("GHz"))
+                break
+    except (OSError, ValueError):
+        pass
+    return cores * ghz * 32, f"{cores} cores x {ghz} GHz x 32 fp32 FLOP/cycle (AVX-512, one FMA unit)"
+
+
+def model_flops_per_token(model: str, tokens: int = 24) -> float:
+    """Forward FLOPs per token: 2 x non-embedding weights + attention scores over `tokens` positions."""
+    config = json.loads((Path(model) / "config.json").read_text())
+    hidden, layers, inter = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
+    weights = layers * (4 * hidden * hidden + 2 * hidden * inter)
+    return 2 * weights + layers * 4 * hidden * tokens
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="models/current")
+    parser.add_argument("--output", default="reports/bench")
+    parser.add_argument("--servers", default="anchor,torch,onnx")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per sentence scenario")
+    parser.add_argument("--article-requests", type=int, default=30)
+    args = parser.parse_args(argv)
+    model = str(Path(args.model).resolve())
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    article = build_article()
+    peak, peak_note = cpu_peak_gflops()
+    flops_token = model_flops_per_token(model)
+    rows = []
+    for kind in args.servers.split(","):
+        port = free_port()
+        server = start_server(kind, model, port)
+        try:
+            url = f"http://127.0.0.1:{port}/v1/predict"
+            bodies = sentence_bodies(kind)
+            asyncio.run(load(url, bodies, 4, 3.0, 50))  # warm-up
+            result = {
+                "server": kind,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "processor": platform.processor() or platform.machine(),
+                    "peak_gflops": peak,
+                    "peak_note": peak_note,
+                },
+                "sentences_c1": asyncio.run(load(url, bodies, 1, args.duration, 10_000)),
+                "sentences_c16": asyncio.run(load(url, bodies, 16, args.duration, 20_000)),
+            }
+            if kind != "anchor":
+                result["article_4000_c1"] = asyncio.run(load(url, [{"text": article}], 1, 120.0, args.article_requests))
+                result["article_chars"] = len(article)
+            tokens_per_request = 24 if kind == "anchor" else 24 * 1  # one window per sentence for `overall`
+            achieved = result["sentences_c16"]["rps"] * tokens_per_request * flops_token / 1e9
+            result["compute_share"] = {
+                "flops_per_token": flops_token,
+                "tokens_per_sentence_request": tokens_per_request,
+                "achieved_gflops": round(achieved, 2),
+                "share_of_peak": round(achieved / peak, 4),
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        (output / f"{kind}.json").write_text(json.dumps(result, indent=2) + "\n")
+        rows.append(result)
+        print(json.dumps(result))
+    write_summary(rows, output / "summary.md")
+    print((output / "summary.md").read_text())
+    return 0
+
+
+def write_summary(rows: list[dict], path: Path) -> None:
+    lines = [
+        "| server | sentences c=1 rps | p50 / p95 ms | sentences c=16 rps | p50 / p95 ms | 4,000-char article p50 / p95 ms | share of CPU peak (c=16) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        c1, c16, art = row["sentences_c1"], row["sentences_c16"], row.get("article_4000_c1")
+        article = f"{art['p50_ms']} / {art['p95_ms']}" if art else "n/a (no pairs, no detection)"
+        lines.append(
+            f"| {row['server']} | {c1['rps']} | {c1['p50_ms']} / {c1['p95_ms']} | {c16['rps']} | {c16['p50_ms']} / {c16['p95_ms']} | {article} | {row['compute_share']['share_of_peak']:.1%} |"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
