@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import BaseModel
 
 SENTENCES = [
     "Tokyo called for maximum pressure on Pyongyang after the latest missile launch.",
@@ -65,22 +66,24 @@ def build_article(target_chars: int = 4000) -> str:
 ANCHOR_APP = "serving.bench:anchor_app"
 
 
+class AnchorBody(BaseModel):
+    text: str
+
+
 def anchor_app():
     """The hand-rolled baseline: one `transformers` pipeline call per request, nothing shared."""
     from fastapi import FastAPI
-    from pydantic import BaseModel
     from transformers import pipeline
 
     folder = os.environ["STANCELINE_MODEL_DIR"]
     classifier = pipeline("text-classification", model=folder, tokenizer=folder, top_k=None, device="cpu")
     app = FastAPI()
 
-    class Body(BaseModel):
-        text: str
-
     @app.post("/v1/predict")
-    def predict(body: Body) -> dict:
-        scores = {item["label"]: item["score"] for item in classifier(body.text, truncation=True)}
+    def predict(body: AnchorBody) -> dict:
+        output = classifier(body.text, truncation=True)
+        rows = output[0] if output and isinstance(output[0], list) else output
+        scores = {item["label"]: item["score"] for item in rows}
         stance = max((k for k in scores if k.startswith("stance:")), key=scores.get)
         sentiment = max((k for k in scores if k.startswith("sentiment:")), key=scores.get)
         return {"stance": stance.split(":")[1], "sentiment": sentiment.split(":")[1]}
@@ -143,6 +146,8 @@ async def load(url: str, bodies: list[dict], concurrency: int, duration: float, 
         await asyncio.gather(*[worker(client) for _ in range(concurrency)])
         elapsed = time.perf_counter() - started
     latencies.sort()
+    if errors:
+        raise RuntimeError(f"{url}: {errors} of {len(latencies)} requests failed; no figures reported")
     return {
         "requests": len(latencies),
         "errors": errors,

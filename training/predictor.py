@@ -21,7 +21,7 @@ from training.text import split_sentences
 from training.windows import ModelInput, meeting_points, overall_inputs, pair_inputs
 
 Span = tuple[int, int]
-MAX_DETECTED_PAIRS = 40
+MAX_DETECTED_PAIRS = 12
 
 
 class PredictionInputError(ValueError):
@@ -126,10 +126,10 @@ class Predictor:
         return DocumentPlan(text, overall_inputs(text, window_chars), plans)
 
     def detect_pairs(self, text: str, sentences: list[Span], aliases: dict[str, list[str]]) -> list[PairRequest]:
-        """Pairs whose party and issue meet in one sentence or two neighbouring ones.
+        """Pairs whose party and issue meet in one sentence, most frequent meetings first.
 
-        Issues are catalog issues and the other parties of the text; a party with no such issue near it
-        is answered alone (issue null)."""
+        Issues are catalog issues and the other parties of the text; a party that meets no issue is
+        answered alone (issue null). At most MAX_DETECTED_PAIRS pairs, so long articles stay fast."""
         parties = self.catalog.detect_parties(text, aliases)
         issues = {**self.catalog.detect_issues(text), **parties}
 
@@ -137,12 +137,16 @@ class Predictor:
             return {i for s, e in spans for i, (a, b) in enumerate(sentences) if a < e and b > s}
 
         issue_sentences = {issue: sentence_ids(spans) for issue, spans in issues.items()}
-        requests: list[PairRequest] = []
-        for party, spans in parties.items():
-            near = {i + d for i in sentence_ids(spans) for d in (-1, 0, 1)}
-            found = [issue for issue, ids in issue_sentences.items() if issue != party and ids & near]
-            requests += [PairRequest(party, issue) for issue in found] or [PairRequest(party, None)]
-        return requests[:MAX_DETECTED_PAIRS]
+        scored: list[tuple[int, int, PairRequest]] = []
+        for order, (party, spans) in enumerate(parties.items()):
+            party_sentences = sentence_ids(spans)
+            meetings = {issue: len(ids & party_sentences) for issue, ids in issue_sentences.items() if issue != party}
+            found = [(count, issue) for issue, count in meetings.items() if count]
+            if not found:
+                scored.append((len(party_sentences), -order, PairRequest(party, None)))
+            scored += [(count, -order, PairRequest(party, issue)) for count, issue in found]
+        scored.sort(key=lambda item: (-item[0], -item[1]))
+        return [request for _, _, request in scored[:MAX_DETECTED_PAIRS]]
 
     # --- assembling -----------------------------------------------------------------------------
     def assemble(self, plan: DocumentPlan, probabilities: dict[str, np.ndarray]) -> dict[str, Any]:

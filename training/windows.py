@@ -20,6 +20,12 @@ from training.text import split_sentences
 Span = tuple[int, int]
 MARK_OPEN, MARK_CLOSE = "[", "]"
 DEFAULT_MAX_CHARS = 420
+MAX_WINDOWS_PER_PAIR = 2
+"""A pair found in the text is read through at most this many windows, the first in reading order:
+news puts the point first, and a bound keeps a long article with many pairs fast to answer. A pair
+not found in the text is read whole, chunk by chunk."""
+MAX_OVERALL_WINDOWS = 3
+"""`overall` reads the lead of the text: its first chunks."""
 OVERALL_TARGET = "overall"
 
 
@@ -139,10 +145,14 @@ def pair_inputs(
     statement ("We warned them...") is about its speaker even when the speaker is never named.
     """
     target = describe_target(party, issue)
-    windows = windows_around(text, anchors, max_chars) if anchors else chunk_windows(text, max_chars)
+    if anchors:
+        windows = windows_around(text, sorted(anchors), max_chars)[:MAX_WINDOWS_PER_PAIR]
+    else:
+        windows = chunk_windows(text, max_chars)
     return [ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in windows]
 
 
 def overall_inputs(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[ModelInput]:
-    """Model inputs for the stance and sentiment of the whole text, with no target."""
-    return pair_inputs(text, None, None, [], [], max_chars)
+    """Model inputs for the stance and sentiment of the whole text, with no target: its lead, the first
+    MAX_OVERALL_WINDOWS chunks (a single sentence or short statement is one chunk)."""
+    return pair_inputs(text, None, None, [], [], max_chars)[:MAX_OVERALL_WINDOWS]

@@ -43,11 +43,13 @@ def test_a_short_text_is_read_whole_even_when_the_party_is_not_named():
 
 
 def test_a_long_text_with_no_mention_is_read_in_chunks_covering_it():
-    inputs = overall_inputs(ARTICLE, max_chars=300)
+    inputs = pair_inputs(ARTICLE, "Iran", "sanctions", [], [], max_chars=300)
     assert len(inputs) > 1
     assert inputs[0].window[0] == 0 and inputs[-1].window[1] == len(ARTICLE)
     assert all(m.window[1] - m.window[0] <= 300 for m in inputs)
-    assert inputs[0].target == describe_target(None, None) == "overall"
+    assert inputs[0].target == describe_target("Iran", "sanctions") == "Iran on sanctions"
+    lead = overall_inputs(ARTICLE, max_chars=300)
+    assert len(lead) == 3 and lead[0].target == "overall" and lead[0].window[0] == 0
 
 
 def test_meeting_points_prefer_sentences_with_both_party_and_issue():
@@ -58,3 +60,13 @@ def test_meeting_points_prefer_sentences_with_both_party_and_issue():
     issue_elsewhere = [(ARTICLE.index("The two leaders"), ARTICLE.index("The two leaders") + 3)]
     assert [ARTICLE[s:e][:9] for s, e in meeting_points(sentences, party, issue_elsewhere)] == ["Abe calle"]
     assert meeting_points(sentences, [], []) == []
+
+
+def test_a_pair_is_read_through_at_most_two_windows_in_reading_order():
+    from training.windows import MAX_WINDOWS_PER_PAIR
+
+    text = " ".join(f"Kenya signed accord number {i} on trade with its neighbours in the region." for i in range(30))
+    anchors = [(m, m + 5) for m in range(len(text)) if text.startswith("Kenya", m)]
+    inputs = pair_inputs(text, "Kenya", "trade", anchors, list(reversed(anchors)), max_chars=100)
+    assert len(inputs) == MAX_WINDOWS_PER_PAIR == 2
+    assert [m.anchor[0] for m in inputs] == sorted(m.anchor[0] for m in inputs) and inputs[0].anchor[0] == 0
