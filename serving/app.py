@@ -23,11 +23,10 @@ WARMUP_TEXT = "Tokyo called for maximum pressure on Pyongyang, while the Kremlin
 
 
 def load_predictor(settings: Settings) -> Predictor:
-    """Load the model with CPU threads set once for the process."""
-    import torch
-
-    torch.set_num_threads(settings.cpu_threads())
-    return Predictor.from_folder(settings.model_dir, backend=settings.backend, batch_size=settings.batch_size)
+    """Load the model with its CPU threads set once for the process."""
+    return Predictor.from_folder(
+        settings.model_dir, backend=settings.backend, batch_size=settings.batch_size, threads=settings.cpu_threads()
+    )
 
 
 class BodyLimitMiddleware:

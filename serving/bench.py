@@ -178,6 +178,18 @@ def cpu_peak_gflops() -> tuple[float, str]:
     return cores * ghz * 32, f"{cores} cores x {ghz} GHz x 32 fp32 FLOP/cycle (AVX-512, one FMA unit)"
 
 
+def mean_tokens(model: str, kind: str) -> float:
+    """Tokens the model reads per sentence request: the sentence (anchor) or `overall` + sentence."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if kind == "anchor":
+        lengths = [len(tokenizer(sentence)["input_ids"]) for sentence in SENTENCES]
+    else:
+        lengths = [len(tokenizer("overall", sentence)["input_ids"]) for sentence in SENTENCES]
+    return sum(lengths) / len(lengths)
+
+
 def model_flops_per_token(model: str, tokens: int = 24) -> float:
     """Forward FLOPs per token: 2 x non-embedding weights + attention scores over `tokens` positions."""
     config = json.loads((Path(model) / "config.json").read_text())
@@ -222,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             if kind != "anchor":
                 result["article_4000_c1"] = asyncio.run(load(url, [{"text": article}], 1, 120.0, args.article_requests))
                 result["article_chars"] = len(article)
-            tokens_per_request = 24 if kind == "anchor" else 24 * 1  # one window per sentence for `overall`
+            tokens_per_request = mean_tokens(model, kind)
             achieved = result["sentences_c16"]["rps"] * tokens_per_request * flops_token / 1e9
             result["compute_share"] = {
                 "flops_per_token": flops_token,

@@ -14,7 +14,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STANCELINE_", env_file=".env", extra="ignore")
 
     model_dir: str = Field("models/current", description="trained model folder to serve")
-    backend: str = Field("torch", description="torch or onnx (int8, needs `make export`)")
+    backend: str = Field("auto", description="auto (onnx when exported, else torch), torch or onnx")
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(2_000_000, description="larger request bodies get 413 before they are parsed")
@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        if value not in ("torch", "onnx"):
-            raise ValueError("backend must be torch or onnx")
+        if value not in ("auto", "torch", "onnx"):
+            raise ValueError("backend must be auto, torch or onnx")
         return value
 
     @field_validator("api_keys", mode="before")

@@ -70,5 +70,6 @@ def tiny_model(tiny_base_model, tiny_corpus, tmp_path_factory) -> Path:
         max_length=64,
         warmup_ratio=0.05,
         seed=3,
+        export_onnx=False,
     )
     return train(config)

@@ -69,7 +69,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "majority": majority_baseline(items, train_labels, args.bootstrap),
         "tfidf_logreg": tfidf_baseline(predictor, items, train_examples, args.bootstrap),
     }
-    metrics["model"] = {**predictor.model_info(), "folder": str(Path(args.model).resolve()), "backend": args.backend}
+    metrics["model"] = {
+        **predictor.model_info(),
+        "folder": str(Path(args.model).resolve()),
+        "backend": predictor.classifier.backend.name,
+    }
     metrics["data"]["source"] = args.data
     write_report(metrics, Path(args.output), args.data)
     for task in ("stance", "sentiment"):
@@ -134,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", default=DEFAULT_MODEL)
     evaluate.add_argument("--train", default=DEFAULT_TRAIN, help="train split for the baselines")
     evaluate.add_argument("--data-dir", default="data")
-    evaluate.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    evaluate.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% intervals")
     evaluate.set_defaults(run=cmd_evaluate)
 
@@ -142,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", required=True)
     predict.add_argument("--output", required=True)
     predict.add_argument("--model", default=DEFAULT_MODEL)
-    predict.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    predict.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     predict.add_argument("--batch", type=int, default=16, help="documents per model batch")
     predict.set_defaults(run=cmd_predict)
 
@@ -150,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--model", default=None)
-    serve.add_argument("--backend", default=None, choices=["torch", "onnx"])
+    serve.add_argument("--backend", default=None, choices=["auto", "torch", "onnx"])
     serve.set_defaults(run=cmd_serve)
 
     export = commands.add_parser("export", help="write an int8 ONNX copy of a model into its folder")

@@ -41,6 +41,8 @@ class TrainConfig:
             bundled articles more passes than the much larger public corpora in the same run.
         served_windows: also train each bundled pair on the windows the predictor reads for it (where
             party and issue meet), not only on the windows around its gold evidence.
+        export_onnx: write the int8 ONNX copy (`model.int8.onnx`) into the folder after training, so the
+            fast backend is ready without `make export`.
         freeze_embeddings: keep the word-embedding matrix (half of MiniLM's weights) fixed; it saves
             optimiser work on CPU and rarely costs accuracy when fine-tuning.
     """
@@ -66,7 +68,8 @@ class TrainConfig:
     evaluate_dev: bool = True
     repeat_train_files: int = 1
     freeze_embeddings: bool = False
-    served_windows: bool = True
+    served_windows: bool = False
+    export_onnx: bool = True
 
     def __post_init__(self) -> None:
         if not self.train_files:

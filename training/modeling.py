@@ -112,27 +112,40 @@ class TorchBackend:
             return self.model(**tensors).logits.float().cpu().numpy()
 
 
-def load_backend(folder: Path, backend: str = "torch") -> Backend:
-    """The named backend for the model in `folder`."""
+def load_backend(folder: Path, backend: str = "auto", threads: int | None = None) -> Backend:
+    """The named backend for the model in `folder`; `threads` caps its CPU threads (None: all cores).
+
+    "auto" picks ONNX int8 when the folder has it and no GPU is present (it is the faster CPU backend
+    and kept held-out accuracy, see README), else torch."""
+    if backend == "auto":
+        import torch
+
+        from training.onnx_backend import INT8_FILE
+
+        backend = "onnx" if (Path(folder) / INT8_FILE).exists() and not torch.cuda.is_available() else "torch"
     if backend == "torch":
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         return TorchBackend(folder)
     if backend == "onnx":
         from training.onnx_backend import OnnxBackend
 
-        return OnnxBackend(folder)
+        return OnnxBackend(folder, threads=threads)
     raise ValueError(f"unknown backend {backend!r}; expected 'torch' or 'onnx'")
 
 
 class Classifier:
     """Tokenizes model inputs and runs them through a backend in length-sorted batches."""
 
-    def __init__(self, folder: Path | str, backend: str = "torch", batch_size: int = 32) -> None:
+    def __init__(self, folder: Path | str, backend: str = "auto", batch_size: int = 32, threads: int | None = None) -> None:
         from transformers import AutoTokenizer
 
         self.folder = Path(folder)
         self.meta = ModelMeta.load(self.folder)
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
-        self.backend = load_backend(self.folder, backend)
+        self.backend = load_backend(self.folder, backend, threads)
         self.batch_size = batch_size
 
     def encode(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:

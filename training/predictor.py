@@ -95,13 +95,15 @@ class Predictor:
         self.meta = classifier.meta
 
     @classmethod
-    def from_folder(cls, folder: Path | str, backend: str = "torch", batch_size: int = 32) -> Predictor:
+    def from_folder(
+        cls, folder: Path | str, backend: str = "auto", batch_size: int = 32, threads: int | None = None
+    ) -> Predictor:
         folder = Path(folder)
         if not folder.exists():
             raise FileNotFoundError(f"no model at {folder}: train one with `make train` or pass --model")
         catalog_dir = folder / "catalog"
         catalog = Catalog.load(catalog_dir) if catalog_dir.exists() else Catalog.load()
-        return cls(Classifier(folder, backend=backend, batch_size=batch_size), catalog)
+        return cls(Classifier(folder, backend=backend, batch_size=batch_size, threads=threads), catalog)
 
     # --- planning -------------------------------------------------------------------------------
     def plan(self, document: Document) -> DocumentPlan:

@@ -229,6 +229,10 @@ def train(config: TrainConfig) -> Path:
     data_record["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     (work / "data.json").write_text(json.dumps(data_record, indent=2) + "\n")
 
+    if config.export_onnx:
+        from training.onnx_backend import export_onnx
+
+        export_onnx(work)
     metrics: dict[str, Any] = {}
     if dev_articles and config.evaluate_dev:
         from training.evaluate import evaluate_articles
