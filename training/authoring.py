@@ -17,8 +17,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-STANCES = ("cooperative", "pressure", "neutral")
-SENTIMENTS = ("positive", "neutral", "negative")
+from training.labels import SENTIMENT_LABELS as SENTIMENTS
+from training.labels import STANCE_LABELS as STANCES
+
 ARTICLE_FIELDS = ("id", "title", "date", "source", "storyline", "text", "annotations")
 
 

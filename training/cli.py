@@ -48,6 +48,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.data import load_articles
     from training.evaluate import evaluate_items, items_from_articles, majority_baseline, tfidf_baseline, write_report
     from training.examples import examples_from_articles
+    from training.labels import SENTIMENT_LABELS, STANCE_LABELS
     from training.predictor import Predictor
 
     predictor = Predictor.from_folder(args.model, backend=args.backend)
@@ -62,8 +63,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         train_examples = public.training_examples(name, args.data_dir, predictor.meta.window_chars)[0]
     metrics, _ = evaluate_items(predictor, items, bootstrap=args.bootstrap)
     train_labels = {
-        "stance": [("cooperative", "pressure", "neutral")[e.stance] for e in train_examples if e.stance >= 0],
-        "sentiment": [("positive", "neutral", "negative")[e.sentiment] for e in train_examples if e.sentiment >= 0],
+        "stance": [STANCE_LABELS[e.stance] for e in train_examples if e.stance >= 0],
+        "sentiment": [SENTIMENT_LABELS[e.sentiment] for e in train_examples if e.sentiment >= 0],
     }
     metrics["baselines"] = {
         "majority": majority_baseline(items, train_labels, args.bootstrap),
