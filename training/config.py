@@ -58,7 +58,7 @@ class TrainConfig:
     learning_rate: float = 5e-5
     batch_size: int = 32
     max_length: int = 128
-    window_chars: int = 360
+    window_chars: int = 200
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     label_smoothing: float = 0.0
