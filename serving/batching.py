@@ -63,7 +63,7 @@ class BatchQueue:
         try:
             plans = await loop.run_in_executor(None, lambda: [self.predictor.plan(d) for d in documents])
             future = loop.create_future()
-            await self._queue.put(_Job(plans, future, sum(len(p.model_inputs()) for p in plans)))
+            await self._queue.put(_Job(plans, future, sum(len(p.model_inputs) for p in plans)))
             return await future
         finally:
             self.pending_documents -= len(documents)
@@ -88,7 +88,7 @@ class BatchQueue:
             await self._answer(loop, jobs, windows)
 
     async def _answer(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], windows: int) -> None:
-        inputs = [(m.target, m.window_text) for job in jobs for plan in job.plans for m in plan.model_inputs()]
+        inputs = [(m.target, m.window_text) for job in jobs for plan in job.plans for m in plan.model_inputs]
         self.metrics.batch_windows.observe(windows)
         self.metrics.batch_documents.observe(sum(len(job.plans) for job in jobs))
         try:
@@ -98,13 +98,9 @@ class BatchQueue:
                 if not job.future.done():
                     job.future.set_exception(ServiceError("internal", f"model failure: {type(error).__name__}: {error}"))
             return
+        answers = self.predictor.answer_plans([plan for job in jobs for plan in job.plans], probabilities)
         cursor = 0
         for job in jobs:
-            answers = []
-            for plan in job.plans:
-                size = len(plan.model_inputs())
-                rows = {task: values[cursor : cursor + size] for task, values in probabilities.items()}
-                answers.append({"model": self.predictor.model_info(), **self.predictor.assemble(plan, rows)})
-                cursor += size
             if not job.future.done():
-                job.future.set_result(answers)
+                job.future.set_result(answers[cursor : cursor + len(job.plans)])
+            cursor += len(job.plans)

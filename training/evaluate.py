@@ -120,10 +120,8 @@ def majority_baseline(items: list[EvalItem], train_labels: dict[str, list[str]],
     """Always answer each task's most common training label."""
     from collections import Counter
 
-    answers = []
-    for item in items:
-        constant = {task: {"label": Counter(labels).most_common(1)[0][0]} for task, labels in train_labels.items() if labels}
-        answers.append({"overall": constant, "results": [constant] * (max(item.gold, default=-1) + 1)})
+    constant = {task: {"label": Counter(labels).most_common(1)[0][0]} for task, labels in train_labels.items() if labels}
+    answers = [{"overall": constant, "results": [constant] * (max(item.gold, default=-1) + 1)} for item in items]
     return score_answers(items, answers, bootstrap)
 
 

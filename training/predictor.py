@@ -9,6 +9,7 @@ serving queue can batch windows from concurrent requests into one model call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,9 @@ class DocumentPlan:
     overall: list[ModelInput]
     pairs: list[PairPlan]
 
+    @cached_property
     def model_inputs(self) -> list[ModelInput]:
+        """Every window of the document in answer order: `overall` first, then each pair's."""
         return self.overall + [model_input for pair in self.pairs for model_input in pair.inputs]
 
 
@@ -184,15 +187,18 @@ class Predictor:
     def model_info(self) -> dict[str, str]:
         return {"name": self.meta.name, "version": self.meta.created}
 
+    def answer_plans(self, plans: list[DocumentPlan], probabilities: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """Answers for planned documents whose windows were classified together, in plan order."""
+        answers, cursor = [], 0
+        for plan in plans:
+            size = len(plan.model_inputs)
+            rows = {task: values[cursor : cursor + size] for task, values in probabilities.items()}
+            answers.append({"model": self.model_info(), **self.assemble(plan, rows)})
+            cursor += size
+        return answers
+
     def predict(self, documents: list[Document]) -> list[dict[str, Any]]:
         """Answers for many documents, their windows classified together in length-sorted batches."""
         plans = [self.plan(document) for document in documents]
-        inputs = [model_input for plan in plans for model_input in plan.model_inputs()]
-        probabilities = self.classifier.predict([(m.target, m.window_text) for m in inputs])
-        answers, cursor = [], 0
-        for plan in plans:
-            size = len(plan.model_inputs())
-            answer = self.assemble(plan, {task: probs[cursor : cursor + size] for task, probs in probabilities.items()})
-            cursor += size
-            answers.append({"model": self.model_info(), **answer})
-        return answers
+        inputs = [model_input for plan in plans for model_input in plan.model_inputs]
+        return self.answer_plans(plans, self.classifier.predict([(m.target, m.window_text) for m in inputs]))

@@ -87,7 +87,7 @@ def windows_around(text: str, anchors: list[Span], max_chars: int = DEFAULT_MAX_
     sentences = split_sentences(text) or [(0, len(text))]
     if len(text) <= max_chars:
         whole = (sentences[0][0], sentences[-1][1])
-        return [(whole, whole)] if not anchors else [(whole, _anchor_span(sentences, a)) for a in anchors][:1]
+        return [(whole, _anchor_span(sentences, anchors[0]) if anchors else whole)]
     result: dict[Span, Span] = {}
     for anchor in anchors:
         indices = _sentence_index(sentences, anchor)
