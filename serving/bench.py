@@ -102,7 +102,8 @@ def free_port() -> int:
 
 
 def start_server(kind: str, model: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "STANCELINE_MODEL_DIR": model, "TOKENIZERS_PARALLELISM": "false"}
+    # No access log on any server: the anchor has none, and a log line per request is not what is measured.
+    env = {**os.environ, "STANCELINE_MODEL_DIR": model, "TOKENIZERS_PARALLELISM": "false", "STANCELINE_ACCESS_LOG": "false"}
     if kind == "anchor":
         command = [sys.executable, "-m", "uvicorn", "--factory", ANCHOR_APP, "--port", str(port), "--log-level", "warning"]
     else:
@@ -122,29 +123,66 @@ def start_server(kind: str, model: str, port: int) -> subprocess.Popen:
     raise RuntimeError(f"{kind} server did not become healthy")
 
 
+class KeepAliveConnection:
+    """A minimal HTTP/1.1 client on one keep-alive connection. The load generator shares this machine's
+    two cores with the server it measures, so it should spend as little CPU as possible; a full client
+    such as httpx spends about a millisecond a request, which would be charged to the server."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> int:
+        """POST a JSON body, read the whole response, return its status code."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        lines = header.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+        length = {key.strip().lower(): value.strip() for key, value in fields.items()}.get("content-length")
+        if length is None:
+            raise RuntimeError(f"response to {path} has no Content-Length; this client reads only sized bodies")
+        await self.reader.readexactly(int(length))
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
 async def load(url: str, bodies: list[dict], concurrency: int, duration: float, max_requests: int) -> dict:
-    """Send bodies round-robin from `concurrency` workers for `duration` s or `max_requests` requests."""
+    """Send bodies round-robin from `concurrency` connections for `duration` s or `max_requests` requests."""
+    parsed = httpx.URL(url)
+    payloads = [json.dumps(body).encode() for body in bodies]
     latencies: list[float] = []
     errors = 0
     counter = 0
     stop_at = time.perf_counter() + duration
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal counter, errors
-        while time.perf_counter() < stop_at and counter < max_requests:
-            body = bodies[counter % len(bodies)]
-            counter += 1
-            started = time.perf_counter()
-            response = await client.post(url, json=body)
-            if response.status_code != 200:
-                errors += 1
-            latencies.append(time.perf_counter() - started)
+        connection = KeepAliveConnection(parsed.host, parsed.port)
+        try:
+            while time.perf_counter() < stop_at and counter < max_requests:
+                payload = payloads[counter % len(payloads)]
+                counter += 1
+                started = time.perf_counter()
+                if await connection.post(parsed.path, payload) != 200:
+                    errors += 1
+                latencies.append(time.perf_counter() - started)
+        finally:
+            await connection.close()
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*[worker(client) for _ in range(concurrency)])
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    elapsed = time.perf_counter() - started
     latencies.sort()
     if errors:
         raise RuntimeError(f"{url}: {errors} of {len(latencies)} requests failed; no figures reported")

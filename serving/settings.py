@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(4.0, description="how long the queue waits to fill a batch")
     max_queued_documents: int = Field(512, description="documents waiting for the model before 503")
     threads: int = Field(0, description="CPU threads for the model; 0 means one per core")
+    access_log: bool = Field(True, description="log one line per request")
     api_keys: list[str] = Field(default_factory=list, description="when set, requests need Authorization: Bearer <key>")
 
     @field_validator("backend")

@@ -103,7 +103,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {"model_dir": args.model, "backend": args.backend}.items() if v}
     settings = Settings(**overrides)
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="info",
+        access_log=settings.access_log,
+    )
     return 0
 
 

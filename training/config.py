@@ -25,7 +25,10 @@ class TrainConfig:
         output_dir: parent folder of model runs; each run gets its own subfolder and `current` points
             at the newest finished one.
         run_name: subfolder name; empty means a timestamp.
-        epochs: passes over the training examples.
+        epochs: passes over the bundled corpus. Each pass also takes `max_examples_per_corpus` rows of
+            every public corpus, continuing through a larger corpus rather than repeating its first rows,
+            so the whole run is one shuffled sweep over this mixture with a dev evaluation after each
+            pass's worth of steps.
         learning_rate: peak AdamW learning rate after linear warm-up.
         batch_size: examples per optimisation step.
         max_length: tokens per model input; windows longer than this are cut at the end.
@@ -33,8 +36,12 @@ class TrainConfig:
         warmup_ratio: share of steps spent warming the learning rate up.
         weight_decay: AdamW weight decay.
         label_smoothing: cross-entropy label smoothing for both heads.
+        class_weighting: "none", or "balanced" to weight each head's loss by inverse label frequency
+            (square-rooted, so rare labels count more without dominating); helps the macro-F1 of a rare
+            class such as `neutral` in QuadClass.
         seed: seeds Python, NumPy and torch, so a run is repeatable on one machine.
-        max_examples_per_corpus: cap on examples taken from each public corpus (0: no cap).
+        max_examples_per_corpus: rows taken from each public corpus per pass (0: the whole corpus every
+            pass); it bounds training time when public corpora dwarf the bundled one.
         bf16: "auto" uses bfloat16 autocast on a GPU, or on a CPU with AVX512-BF16; "yes" or "no" force it.
         evaluate_dev: score the dev file at article level after training, for the model card.
         repeat_train_files: how many times the `train_files` examples enter each epoch; >1 gives the
@@ -54,7 +61,7 @@ class TrainConfig:
     data_dir: str = "data"
     output_dir: str = "models"
     run_name: str = ""
-    epochs: float = 6.0
+    epochs: int = 4
     learning_rate: float = 5e-5
     batch_size: int = 32
     max_length: int = 128
@@ -62,6 +69,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     label_smoothing: float = 0.0
+    class_weighting: str = "none"
     seed: int = 13
     max_examples_per_corpus: int = 0
     bf16: str = "auto"
@@ -74,8 +82,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.train_files:
             raise ValueError("train_files is empty: give at least one corpus file")
-        if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1:
-            raise ValueError("epochs, learning_rate and batch_size must be positive")
+        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive whole number, not {self.epochs!r}")
+        if self.learning_rate <= 0 or self.batch_size < 1:
+            raise ValueError("learning_rate and batch_size must be positive")
         if not 16 <= self.max_length <= 512:
             raise ValueError(f"max_length {self.max_length} must be within 16..512 (the encoder's limit)")
         if self.repeat_train_files < 1:
@@ -84,6 +94,8 @@ class TrainConfig:
             raise ValueError("window_chars must be at least 40 characters")
         if not 0 <= self.warmup_ratio < 1 or not 0 <= self.label_smoothing < 1:
             raise ValueError("warmup_ratio and label_smoothing must be in [0, 1)")
+        if self.class_weighting not in ("none", "balanced"):
+            raise ValueError(f"class_weighting must be none or balanced, not {self.class_weighting!r}")
         if self.bf16 not in ("auto", "yes", "no"):
             raise ValueError(f"bf16 must be auto, yes or no, not {self.bf16!r}")
         if isinstance(self.public_corpora, str) and self.public_corpora != "auto":

@@ -195,17 +195,35 @@ def _path(name: str, data_dir: Path | str, split: str) -> Path:
     raise ValueError(f"unknown public corpus {name!r}; known: newsmtsc, un-quadclass")
 
 
-def training_examples(name: str, data_dir: Path | str, window_chars: int, cap: int = 0) -> tuple[list[Example], dict]:
+def rows_for_run(rows: list, per_pass: int, passes: int = 1) -> list:
+    """The rows a corpus contributes to a run of `passes` passes, `per_pass` rows a pass (0: all rows).
+
+    Rows are taken in file order and wrap around only after the last one, so a corpus larger than
+    `per_pass` brings different rows to each pass instead of the same rows again: more distinct text
+    for the same training time."""
+    if not rows:
+        return []
+    per_pass = min(per_pass or len(rows), len(rows))
+    return [rows[index % len(rows)] for index in range(per_pass * passes)]
+
+
+def training_examples(
+    name: str, data_dir: Path | str, window_chars: int, cap: int = 0, passes: int = 1
+) -> tuple[list[Example], dict]:
+    """Examples of a public corpus's train portion for a whole run (see `rows_for_run`), and a record of
+    the file for the model card."""
     path = _path(name, data_dir, "train")
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `make data` (or set {MIRROR_SETTING}) first")
     if name == "newsmtsc":
         rows = read_newsmtsc(path)
-        examples = newsmtsc_examples(rows[: cap or None], window_chars)
+        examples = newsmtsc_examples(rows_for_run(rows, cap, passes), window_chars)
     else:
         rows = [row for row in read_quadclass(path) if quadclass_split(row[0]) == "train"]
-        examples = quadclass_examples(rows[: cap or None], window_chars)
-    return examples, {"file": str(path), "sha256": sha256_of(path), "rows": len(rows), "version": _version(path)}
+        examples = quadclass_examples(rows_for_run(rows, cap, passes), window_chars)
+    distinct = min(len(rows), (cap or len(rows)) * passes)
+    info = {"file": str(path), "sha256": sha256_of(path), "rows": len(rows), "rows_used": distinct, "version": _version(path)}
+    return examples, info
 
 
 def _version(path: Path) -> str:

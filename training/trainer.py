@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -51,7 +52,8 @@ def use_bf16(setting: str) -> bool:
 
 
 def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Example], dict[str, Any]]:
-    """Training examples from every configured source, and a record of the data for the model card."""
+    """The examples of the whole run (every pass, see `TrainConfig.epochs`) from every configured source,
+    and a record of the data for the model card."""
     from training import public
 
     examples: list[Example] = []
@@ -59,7 +61,7 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     for path in config.train_files:
         articles = load_articles(path)
         built = examples_from_articles(articles, catalog, config.window_chars, Path(path).parent.name, config.served_windows)
-        examples += built * config.repeat_train_files
+        examples += built * (config.repeat_train_files * config.epochs)
         record["files"][path] = {
             "sha256": file_sha256(path),
             "articles": len(articles),
@@ -68,7 +70,9 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
         }
     names = public.available(config.data_dir) if config.public_corpora == "auto" else config.public_corpora
     for name in names:
-        built, info = public.training_examples(name, config.data_dir, config.window_chars, config.max_examples_per_corpus)
+        built, info = public.training_examples(
+            name, config.data_dir, config.window_chars, config.max_examples_per_corpus, passes=config.epochs
+        )
         examples += built
         record["public_corpora"][name] = {**info, "examples": len(built)}
     if config.public_corpora == "auto" and not names:
@@ -96,18 +100,35 @@ def to_dataset(examples: list[Example], tokenizer, max_length: int):
     return dataset.map(lambda row: {"length": len(row["input_ids"])})
 
 
-def two_head_loss(logits, labels, label_smoothing: float = 0.0):
-    """Mean of the stance and sentiment cross-entropies, each over the rows that carry that label."""
+def two_head_loss(logits, labels, label_smoothing: float = 0.0, weights: dict | None = None):
+    """Mean of the stance and sentiment cross-entropies, each over the rows that carry that label;
+    `weights` optionally gives each head a per-class weight tensor (see `class_weights`)."""
     import torch
 
     total = logits.new_zeros(())
-    for column, columns in enumerate(task_slices().values()):
+    for column, (task, columns) in enumerate(task_slices().items()):
         targets = labels[:, column]
         if (targets != IGNORE_INDEX).any():
+            weight = weights[task].to(logits.device) if weights else None
             total = total + torch.nn.functional.cross_entropy(
-                logits[:, columns].float(), targets, ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing
+                logits[:, columns].float(),
+                targets,
+                weight=weight,
+                ignore_index=IGNORE_INDEX,
+                label_smoothing=label_smoothing,
             )
     return total
+
+
+def class_weights(examples: list[Example]) -> dict[str, list[float]]:
+    """Per-head class weights, sqrt(n / (k * n_class)): a class half as frequent as the average weighs
+    about 1.4 times as much. A class with no example gets weight 1."""
+    weights = {}
+    for task, labels in (("stance", STANCE_LABELS), ("sentiment", SENTIMENT_LABELS)):
+        ids = [getattr(example, task) for example in examples if getattr(example, task) != IGNORE_INDEX]
+        counts = np.bincount(ids, minlength=len(labels)) if ids else np.zeros(len(labels))
+        weights[task] = [float(np.sqrt(len(ids) / (len(labels) * count))) if count else 1.0 for count in counts]
+    return weights
 
 
 def window_metrics(eval_prediction) -> dict[str, float]:
@@ -140,20 +161,31 @@ def train(config: TrainConfig) -> Path:
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             outputs = model(**inputs)
-            loss = two_head_loss(outputs.logits, labels, config.label_smoothing)
+            loss = two_head_loss(outputs.logits, labels, config.label_smoothing, loss_weights)
             return (loss, outputs) if return_outputs else loss
 
     set_seed(config.seed)
     started = time.time()
     catalog = Catalog.load()
     examples, data_record = collect_examples(config, catalog)
+    loss_weights = None
+    if config.class_weighting == "balanced":
+        data_record["class_weights"] = class_weights(examples)
+        loss_weights = {task: torch.tensor(values) for task, values in data_record["class_weights"].items()}
+    steps_per_pass = max(1, math.ceil(len(examples) / config.batch_size / config.epochs))
     dev_examples: list[Example] = []
     dev_articles: list[dict] = []
     if config.dev_file:
         dev_articles = load_articles(config.dev_file)
         dev_examples = examples_from_articles(dev_articles, catalog, config.window_chars, source="dev")
         data_record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(dev_articles)}}
-    logger.info("training on %d examples (%s)", len(examples), data_record["label_counts"])
+    logger.info(
+        "training on %d examples in %d passes of %d steps (%s)",
+        len(examples),
+        config.epochs,
+        steps_per_pass,
+        data_record["label_counts"],
+    )
 
     base = resolve_base_model(config.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -176,7 +208,7 @@ def train(config: TrainConfig) -> Path:
     bf16 = use_bf16(config.bf16)
     arguments = TrainingArguments(
         output_dir=str(work / "checkpoints"),
-        num_train_epochs=config.epochs,
+        num_train_epochs=1,  # one sweep over every pass's examples (see `collect_examples`)
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=64,
@@ -186,8 +218,10 @@ def train(config: TrainConfig) -> Path:
         data_seed=config.seed,
         bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
-        eval_strategy="epoch" if dev_examples else "no",
-        save_strategy="epoch" if dev_examples else "no",
+        eval_strategy="steps" if dev_examples else "no",
+        save_strategy="steps" if dev_examples else "no",
+        eval_steps=steps_per_pass,
+        save_steps=steps_per_pass,
         save_total_limit=1,
         load_best_model_at_end=bool(dev_examples),
         metric_for_best_model="score",
@@ -272,24 +306,24 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
         f"- Base model: `{meta.base_model}`",
         f"- Created: {meta.created}; trained in {data['training_seconds']:.0f} s on {data['device']} (bf16: {data['bf16']})",
         f"- Input: `target [SEP] window` with the party's mentions in brackets; max {meta.max_length} tokens, windows of {meta.window_chars} characters",
-        f"- Epochs {config.epochs}, learning rate {config.learning_rate}, batch size {config.batch_size}, seed {config.seed}",
+        f"- Passes {config.epochs}, learning rate {config.learning_rate}, batch size {config.batch_size}, seed {config.seed}",
         "",
         "## Training data",
         "",
-        "| source | sha256 | articles / rows | examples |",
+        "| source | sha256 | articles / rows | examples (all passes) |",
         "|---|---|---|---|",
     ]
     for path, info in data["files"].items():
         lines.append(
-            f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples']} |"
+            f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples'] * config.epochs * config.repeat_train_files} |"
         )
     for name, info in data["public_corpora"].items():
         lines.append(
-            f"| {name} ({info.get('version', '')}) | `{info.get('sha256', '')[:12]}` | {info.get('rows', '')} | {info['examples']} |"
+            f"| {name} ({info.get('version', '')}) | `{info.get('sha256', '')[:12]}` | {info.get('rows_used', '')} of {info.get('rows', '')} | {info['examples']} |"
         )
     if data.get("public_corpora_note"):
         lines += ["", data["public_corpora_note"]]
-    lines += ["", f"Label counts: {json.dumps(data['label_counts'])}", "", "## Held-out metrics", ""]
+    lines += ["", f"Label counts over all passes: {json.dumps(data['label_counts'])}", "", "## Held-out metrics", ""]
     if not metrics:
         lines.append("No dev evaluation was run.")
     for split, result in metrics.items():

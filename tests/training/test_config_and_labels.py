@@ -39,7 +39,8 @@ def test_model_meta_round_trips_and_rejects_foreign_label_maps(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["epochs=0"], "must be positive"),
+        (["epochs=0"], "positive whole number"),
+        (["epochs=2.5"], "positive whole number"),
         (["max_length=4096"], "max_length"),
         (["bf16=maybe"], "bf16"),
         (['public_corpora=["wikipedia"]'], "unknown public corpora"),

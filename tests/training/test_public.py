@@ -128,3 +128,14 @@ def test_real_mirror_slice_converts(tmp_path):
     un_examples, _ = public.training_examples("un-quadclass", tmp_path / "data", 360, cap=300)
     assert {STANCE_LABELS[e.stance] for e in un_examples} == set(STANCE_LABELS)
     assert len(public.eval_items("newsmtsc:dev", tmp_path / "data")) == 343
+
+
+def test_passes_take_fresh_rows_before_repeating_any():
+    rows = list(range(10))
+    assert public.rows_for_run(rows, per_pass=4, passes=1) == [0, 1, 2, 3]
+    # three passes of four rows from ten: every row once before any comes back
+    assert public.rows_for_run(rows, per_pass=4, passes=3) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    # a corpus smaller than a pass is taken whole each pass; 0 means no cap
+    assert public.rows_for_run(rows[:3], per_pass=4, passes=2) == [0, 1, 2, 0, 1, 2]
+    assert public.rows_for_run(rows, per_pass=0, passes=2) == rows + rows
+    assert public.rows_for_run([], per_pass=4, passes=2) == []
