@@ -267,12 +267,7 @@ def train(config: TrainConfig) -> Path:
         from training.onnx_backend import export_onnx
 
         export_onnx(work)
-    metrics: dict[str, Any] = {}
-    if dev_articles and config.evaluate_dev:
-        from training.evaluate import evaluate_articles
-        from training.predictor import Predictor
-
-        metrics = {"dev": evaluate_articles(Predictor.from_folder(work), dev_articles, bootstrap=200)}
+    metrics = evaluate_held_out(work, config, dev_articles, list(data_record["public_corpora"])) if config.evaluate_dev else {}
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(work, meta, config, data_record, metrics)
 
@@ -280,6 +275,24 @@ def train(config: TrainConfig) -> Path:
     point_current(output_root, run_name)
     logger.info("model written to %s in %.0f s", final_folder, training_seconds)
     return final_folder
+
+
+def evaluate_held_out(folder: Path, config: TrainConfig, dev_articles: list[dict], corpora: list[str]) -> dict[str, Any]:
+    """Held-out figures for the model card, through the same predictor as serving: the bundled dev
+    file, and the dev portion of every public corpus the run trained on (never trained on itself)."""
+    from training import public
+    from training.evaluate import evaluate_articles, evaluate_items
+    from training.predictor import Predictor
+
+    predictor = Predictor.from_folder(folder)
+    metrics: dict[str, Any] = {}
+    if dev_articles:
+        metrics["dev"] = evaluate_articles(predictor, dev_articles, bootstrap=200)
+    for name in corpora:
+        items = public.eval_items(f"{name}:dev", config.data_dir)
+        if items:
+            metrics[f"{name}:dev"] = evaluate_items(predictor, items, bootstrap=200)[0]
+    return metrics
 
 
 def _columns() -> list[tuple[str, str]]:
@@ -332,7 +345,7 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
             if block:
                 low, high = block["macro_f1_ci95"]
                 lines.append(
-                    f"- {split} {task}: macro-F1 {block['macro_f1']:.3f} (95% CI {low:.3f}-{high:.3f}), accuracy {block['accuracy']:.3f}, {result['data']['pairs']} pairs"
+                    f"- {'bundled dev' if split == 'dev' else split} {task}: macro-F1 {block['macro_f1']:.3f} (95% CI {low:.3f}-{high:.3f}), accuracy {block['accuracy']:.3f}, {result['data']['pairs']} pairs"
                 )
     lines += ["", f"Evaluate again with `stanceline evaluate --model models/{meta.name} --data FILE --output DIR`.", ""]
     (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")

@@ -97,3 +97,30 @@ def test_training_refuses_invalid_data_and_writes_no_model(tmp_path, tiny_base_m
     with pytest.raises(InvalidCorpusError, match="unknown label 'angry'"):
         train(config)
     assert not (tmp_path / "models" / "never").exists()
+
+
+def test_public_corpora_bring_fresh_rows_each_pass_and_held_out_figures(tmp_path, tiny_base_model, tiny_corpus):
+    from tests.training.test_public import write_upstream
+
+    data_dir = write_upstream(tmp_path / "data")
+    config = TrainConfig(
+        base_model=str(tiny_base_model),
+        train_files=[str(tiny_corpus)],
+        dev_file=str(tiny_corpus),
+        public_corpora=["newsmtsc", "un-quadclass"],
+        data_dir=str(data_dir),
+        max_examples_per_corpus=2,
+        epochs=2,
+        output_dir=str(tmp_path / "models"),
+        run_name="mixed",
+        max_length=64,
+        export_onnx=False,
+    )
+    folder = train(config)
+    record = json.loads((folder / "data.json").read_text())
+    newsmtsc = record["public_corpora"]["newsmtsc"]
+    # three rows, two a pass, two passes: all three rows seen before any repeats
+    assert (newsmtsc["rows"], newsmtsc["rows_used"], newsmtsc["examples"]) == (3, 3, 4)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["newsmtsc:dev"]["data"]["pairs"] == 3 and "sentiment" in metrics["newsmtsc:dev"]
+    assert "newsmtsc:dev sentiment: macro-F1" in (folder / "README.md").read_text()
