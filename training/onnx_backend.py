@@ -52,7 +52,7 @@ class OnnxBackend:
 
     name = "onnx"
 
-    def __init__(self, folder: Path, threads: int | None = None, file: str = INT8_FILE, spinning: bool | None = None) -> None:
+    def __init__(self, folder: Path, threads: int | None = None, file: str = INT8_FILE) -> None:
         import onnxruntime
 
         path = Path(folder) / file
@@ -62,8 +62,6 @@ class OnnxBackend:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        spinning = os.environ.get("STANCELINE_ORT_SPINNING", "1") != "0" if spinning is None else spinning
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = {item.name for item in self.session.get_inputs()}
 
