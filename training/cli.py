@@ -9,6 +9,7 @@ from pathlib import Path
 
 DEFAULT_MODEL = "models/current"
 DEFAULT_TRAIN = "datasets/stanceline-wire/train.jsonl"
+DEFAULT_DEV = "datasets/stanceline-wire/dev.jsonl"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -114,9 +115,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from training.onnx_backend import export_onnx
+    from training.data import load_articles
+    from training.onnx_backend import check_int8, export_onnx
 
     print(export_onnx(Path(args.model)))
+    if args.dev:
+        record = check_int8(Path(args.model), load_articles(args.dev), args.dev)
+        verdict = "auto serves int8" if record["int8_keeps_accuracy"] else "auto keeps torch"
+        print(
+            f"dev stance macro-F1 torch {record['macro_f1']['torch']['stance']:.3f}, int8 "
+            f"{record['macro_f1']['onnx']['stance']:.3f} (drop {record['int8_stance_drop']:+.3f}, "
+            f"tolerance {record['tolerance']}): {verdict}"
+        )
     return 0
 
 
@@ -166,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write an int8 ONNX copy of a model into its folder")
     export.add_argument("--model", default=DEFAULT_MODEL)
+    export.add_argument(
+        "--dev",
+        default=DEFAULT_DEV if Path(DEFAULT_DEV).exists() else "",
+        help="corpus file on which int8 must keep torch's stance macro-F1 for `auto` to serve it ('' skips the check)",
+    )
     export.set_defaults(run=cmd_export)
     return parser
 

@@ -115,14 +115,14 @@ class TorchBackend:
 def load_backend(folder: Path, backend: str = "auto", threads: int | None = None) -> Backend:
     """The named backend for the model in `folder`; `threads` caps its CPU threads (None: all cores).
 
-    "auto" picks ONNX int8 when the folder has it and no GPU is present (it is the faster CPU backend
-    and kept held-out accuracy, see README), else torch."""
+    "auto" picks ONNX int8 (the faster CPU backend) when no GPU is present and the folder's int8 model
+    passed its accuracy check on dev (`onnx_backend.check_int8`), else torch."""
     if backend == "auto":
         import torch
 
-        from training.onnx_backend import INT8_FILE
+        from training.onnx_backend import int8_verified
 
-        backend = "onnx" if (Path(folder) / INT8_FILE).exists() and not torch.cuda.is_available() else "torch"
+        backend = "onnx" if not torch.cuda.is_available() and int8_verified(Path(folder)) else "torch"
     if backend == "torch":
         if threads:
             import torch

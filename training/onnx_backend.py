@@ -3,10 +3,15 @@
 `export_onnx` writes `model.onnx` (float32) and `model.int8.onnx` (weights int8, activations quantized
 on the fly) into the model folder; `OnnxBackend` runs the int8 file with ONNX Runtime. Both backends
 take the same token batches and return the same six logits per row (`modeling.Backend`).
+
+int8 costs some accuracy, how much depends on the model, so `check_int8` scores the dev split with both
+backends through the predictor and writes the result to `backends.json`; the `auto` backend serves int8
+only where that check found a stance macro-F1 drop of at most `INT8_TOLERANCE`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -15,6 +20,9 @@ import numpy as np
 FLOAT_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+CHECK_FILE = "backends.json"
+INT8_TOLERANCE = 0.005
+"""Largest drop in dev stance macro-F1 (int8 against torch) for `auto` to choose int8."""
 
 
 def export_onnx(folder: Path) -> Path:
@@ -45,6 +53,40 @@ def export_onnx(folder: Path) -> Path:
     os.replace(partial_float, float_path)
     os.replace(partial_int8, int8_path)
     return int8_path
+
+
+def check_int8(folder: Path, dev_articles: list[dict], dev_file: str) -> dict:
+    """Score `dev_articles` with the torch and the int8 backend of `folder`, write `backends.json`
+    (atomically) and return it. `int8_keeps_accuracy` decides what `auto` serves."""
+    from training.evaluate import evaluate_articles
+    from training.predictor import Predictor
+
+    folder = Path(folder)
+    scores = {}
+    for backend in ("torch", "onnx"):
+        metrics = evaluate_articles(Predictor.from_folder(folder, backend=backend), dev_articles, bootstrap=0)
+        scores[backend] = {task: metrics[task]["macro_f1"] for task in ("stance", "sentiment") if task in metrics}
+    drop = round(scores["torch"]["stance"] - scores["onnx"]["stance"], 4)
+    record = {
+        "dev_file": dev_file,
+        "pairs": sum(len(article["annotations"]) for article in dev_articles),
+        "macro_f1": scores,
+        "int8_stance_drop": drop,
+        "tolerance": INT8_TOLERANCE,
+        "int8_keeps_accuracy": drop <= INT8_TOLERANCE,
+    }
+    partial = folder / f".{CHECK_FILE}.part"
+    partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, folder / CHECK_FILE)
+    return record
+
+
+def int8_verified(folder: Path) -> bool:
+    """True when the folder's int8 model exists and its accuracy check passed."""
+    path = Path(folder) / CHECK_FILE
+    if not (Path(folder) / INT8_FILE).exists() or not path.exists():
+        return False
+    return bool(json.loads(path.read_text(encoding="utf-8")).get("int8_keeps_accuracy"))
 
 
 class OnnxBackend:

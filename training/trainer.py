@@ -267,6 +267,11 @@ def train(config: TrainConfig) -> Path:
         from training.onnx_backend import export_onnx
 
         export_onnx(work)
+        if dev_articles:
+            from training.onnx_backend import check_int8
+
+            data_record["int8_check"] = check_int8(work, dev_articles, config.dev_file)
+            (work / "data.json").write_text(json.dumps(data_record, indent=2) + "\n")
     metrics = evaluate_held_out(work, config, dev_articles, list(data_record["public_corpora"])) if config.evaluate_dev else {}
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(work, meta, config, data_record, metrics)

@@ -1,12 +1,14 @@
 """The int8 ONNX backend answers like the torch backend on the same model folder."""
 
+import json
 import shutil
 
 import numpy as np
 import pytest
 
-from training.modeling import Classifier
-from training.onnx_backend import INT8_FILE, export_onnx
+from training.data import load_articles
+from training.modeling import Classifier, load_backend
+from training.onnx_backend import CHECK_FILE, INT8_FILE, check_int8, export_onnx
 from training.predictor import Document, PairRequest, Predictor
 
 
@@ -47,3 +49,20 @@ def test_the_predictor_serves_from_onnx(exported_model):
 def test_onnx_backend_without_export_names_the_fix(tiny_model):
     with pytest.raises(FileNotFoundError, match="make export"):
         Classifier(tiny_model, backend="onnx")
+
+
+def test_auto_serves_int8_only_after_it_passed_the_dev_check(exported_model, tiny_corpus, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(exported_model, folder)
+    (folder / CHECK_FILE).unlink(missing_ok=True)
+    assert load_backend(folder, "auto").name == "torch", "an unchecked int8 model is not served by default"
+
+    record = check_int8(folder, load_articles(tiny_corpus), str(tiny_corpus))
+    assert set(record["macro_f1"]) == {"torch", "onnx"} and record["pairs"] == 30
+    assert record["int8_keeps_accuracy"] == (record["int8_stance_drop"] <= record["tolerance"])
+    assert json.loads((folder / CHECK_FILE).read_text()) == record
+
+    for keeps, expected in ((True, "onnx"), (False, "torch")):
+        (folder / CHECK_FILE).write_text(json.dumps({**record, "int8_keeps_accuracy": keeps}))
+        assert load_backend(folder, "auto").name == expected
+    assert load_backend(folder, "onnx").name == "onnx", "asking for onnx by name still gets it"
