@@ -64,7 +64,7 @@ def tiny_model(tiny_base_model, tiny_corpus, tmp_path_factory) -> Path:
         public_corpora=[],
         output_dir=str(output),
         run_name="tiny",
-        epochs=50,
+        epochs=60,
         learning_rate=1e-3,
         batch_size=8,
         max_length=64,
