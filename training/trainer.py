@@ -264,14 +264,11 @@ def train(config: TrainConfig) -> Path:
     (work / "data.json").write_text(json.dumps(data_record, indent=2) + "\n")
 
     if config.export_onnx:
-        from training.onnx_backend import export_onnx
+        from training.onnx_backend import check_int8, export_onnx
 
         export_onnx(work)
         if dev_articles:
-            from training.onnx_backend import check_int8
-
-            data_record["int8_check"] = check_int8(work, dev_articles, config.dev_file)
-            (work / "data.json").write_text(json.dumps(data_record, indent=2) + "\n")
+            check_int8(work, dev_articles, config.dev_file)  # backends.json: may `auto` serve int8?
     metrics = evaluate_held_out(work, config, dev_articles, list(data_record["public_corpora"])) if config.evaluate_dev else {}
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(work, meta, config, data_record, metrics)
