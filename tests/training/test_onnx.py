@@ -66,3 +66,24 @@ def test_auto_serves_int8_only_after_it_passed_the_dev_check(exported_model, tin
         (folder / CHECK_FILE).write_text(json.dumps({**record, "int8_keeps_accuracy": keeps}))
         assert load_backend(folder, "auto").name == expected
     assert load_backend(folder, "onnx").name == "onnx", "asking for onnx by name still gets it"
+
+
+def test_training_exports_int8_and_records_its_check(tiny_base_model, tiny_corpus, tmp_path):
+    from training.config import TrainConfig
+    from training.trainer import train
+
+    config = TrainConfig(
+        base_model=str(tiny_base_model),
+        train_files=[str(tiny_corpus)],
+        dev_file=str(tiny_corpus),
+        public_corpora=[],
+        output_dir=str(tmp_path / "models"),
+        run_name="exported",
+        epochs=2,
+        max_length=64,
+        export_onnx=True,
+    )
+    folder = train(config)
+    record = json.loads((folder / CHECK_FILE).read_text())
+    assert (folder / INT8_FILE).exists() and record["dev_file"] == str(tiny_corpus)
+    assert load_backend(folder, "auto").name == ("onnx" if record["int8_keeps_accuracy"] else "torch")
