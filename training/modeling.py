@@ -174,7 +174,7 @@ class Classifier:
 def describe(folder: Path) -> dict[str, Any]:
     """The model card facts of a folder: meta, training data and metrics, for `/v1/model` and reports."""
     info: dict[str, Any] = {"meta": ModelMeta.load(folder).__dict__}
-    for name in ("data", "metrics", "training_config"):
+    for name in ("data", "metrics", "training_config", "backends"):
         path = folder / f"{name}.json"
         info[name] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
     return info

@@ -30,6 +30,7 @@ async def model(predictor: PredictorDep) -> dict:
         "version": meta["created"],
         "base_model": meta["base_model"],
         "backend": predictor.classifier.backend.name,
+        "int8_check": info["backends"],
         "labels": {"stance": meta["stance_labels"], "sentiment": meta["sentiment_labels"]},
         "input": {"max_length": meta["max_length"], "window_chars": meta["window_chars"]},
         "training_data": info["data"],
