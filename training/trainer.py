@@ -268,7 +268,13 @@ def train(config: TrainConfig) -> Path:
 
         export_onnx(work)
         if dev_articles:
-            check_int8(work, dev_articles, config.dev_file)  # backends.json: may `auto` serve int8?
+            check = check_int8(work, dev_articles, config.dev_file)  # backends.json: may `auto` serve int8?
+            logger.info(
+                "int8 check on dev: stance macro-F1 torch %.3f, int8 %.3f: auto serves %s",
+                check["macro_f1"]["torch"]["stance"],
+                check["macro_f1"]["onnx"]["stance"],
+                "int8" if check["int8_keeps_accuracy"] else "torch",
+            )
     metrics = evaluate_held_out(work, config, dev_articles, list(data_record["public_corpora"])) if config.evaluate_dev else {}
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(work, meta, config, data_record, metrics)
