@@ -126,7 +126,7 @@ def start_server(kind: str, model: str, port: int) -> subprocess.Popen:
 class KeepAliveConnection:
     """A minimal HTTP/1.1 client on one keep-alive connection. The load generator shares this machine's
     two cores with the server it measures, so it should spend as little CPU as possible; a full client
-    such as httpx spends about a millisecond a request, which would be charged to the server."""
+    such as httpx spent about 2 ms of CPU a request here (0.07 ms for this one), charged to the server."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
