@@ -144,8 +144,8 @@ class KeepAliveConnection:
         header = await self.reader.readuntil(b"\r\n\r\n")
         lines = header.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
-        fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
-        length = {key.strip().lower(): value.strip() for key, value in fields.items()}.get("content-length")
+        headers = {key.strip().lower(): value.strip() for key, value in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        length = headers.get("content-length")
         if length is None:
             raise RuntimeError(f"response to {path} has no Content-Length; this client reads only sized bodies")
         await self.reader.readexactly(int(length))

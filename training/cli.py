@@ -116,17 +116,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from training.data import load_articles
-    from training.onnx_backend import check_int8, export_onnx
+    from training.onnx_backend import check_int8, describe_check, export_onnx
 
     print(export_onnx(Path(args.model)))
     if args.dev:
-        record = check_int8(Path(args.model), load_articles(args.dev), args.dev)
-        verdict = "auto serves int8" if record["int8_keeps_accuracy"] else "auto keeps torch"
-        print(
-            f"dev stance macro-F1 torch {record['macro_f1']['torch']['stance']:.3f}, int8 "
-            f"{record['macro_f1']['onnx']['stance']:.3f} (drop {record['int8_stance_drop']:+.3f}, "
-            f"tolerance {record['tolerance']}): {verdict}"
-        )
+        print(describe_check(check_int8(Path(args.model), load_articles(args.dev), args.dev)))
     return 0
 
 

@@ -81,6 +81,17 @@ def check_int8(folder: Path, dev_articles: list[dict], dev_file: str) -> dict:
     return record
 
 
+def describe_check(record: dict) -> str:
+    """One line on a `check_int8` record, for logs and the command line."""
+    scores = record["macro_f1"]
+    verdict = "auto serves int8" if record["int8_keeps_accuracy"] else "auto keeps torch"
+    return (
+        f"int8 check on {record['dev_file']}: stance macro-F1 torch {scores['torch']['stance']:.3f}, "
+        f"int8 {scores['onnx']['stance']:.3f} (drop {record['int8_stance_drop']:+.3f}, "
+        f"tolerance {record['tolerance']}): {verdict}"
+    )
+
+
 def int8_verified(folder: Path) -> bool:
     """True when the folder's int8 model exists and its accuracy check passed."""
     path = Path(folder) / CHECK_FILE

@@ -217,11 +217,13 @@ def training_examples(
         raise FileNotFoundError(f"{path} is missing: run `make data` (or set {MIRROR_SETTING}) first")
     if name == "newsmtsc":
         rows = read_newsmtsc(path)
-        examples = newsmtsc_examples(rows_for_run(rows, cap, passes), window_chars)
+        taken = rows_for_run(rows, cap, passes)
+        examples = newsmtsc_examples(taken, window_chars)
     else:
         rows = [row for row in read_quadclass(path) if quadclass_split(row[0]) == "train"]
-        examples = quadclass_examples(rows_for_run(rows, cap, passes), window_chars)
-    distinct = min(len(rows), (cap or len(rows)) * passes)
+        taken = rows_for_run(rows, cap, passes)
+        examples = quadclass_examples(taken, window_chars)
+    distinct = min(len(rows), len(taken))  # rows wrap around only after the last one
     info = {"file": str(path), "sha256": sha256_of(path), "rows": len(rows), "rows_used": distinct, "version": _version(path)}
     return examples, info
 

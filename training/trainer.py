@@ -61,7 +61,8 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     for path in config.train_files:
         articles = load_articles(path)
         built = examples_from_articles(articles, catalog, config.window_chars, Path(path).parent.name, config.served_windows)
-        examples += built * (config.repeat_train_files * config.epochs)
+        built *= config.repeat_train_files * config.epochs
+        examples += built
         record["files"][path] = {
             "sha256": file_sha256(path),
             "articles": len(articles),
@@ -264,17 +265,11 @@ def train(config: TrainConfig) -> Path:
     (work / "data.json").write_text(json.dumps(data_record, indent=2) + "\n")
 
     if config.export_onnx:
-        from training.onnx_backend import check_int8, export_onnx
+        from training.onnx_backend import check_int8, describe_check, export_onnx
 
         export_onnx(work)
         if dev_articles:
-            check = check_int8(work, dev_articles, config.dev_file)  # backends.json: may `auto` serve int8?
-            logger.info(
-                "int8 check on dev: stance macro-F1 torch %.3f, int8 %.3f: auto serves %s",
-                check["macro_f1"]["torch"]["stance"],
-                check["macro_f1"]["onnx"]["stance"],
-                "int8" if check["int8_keeps_accuracy"] else "torch",
-            )
+            logger.info(describe_check(check_int8(work, dev_articles, config.dev_file)))
     metrics = evaluate_held_out(work, config, dev_articles, list(data_record["public_corpora"])) if config.evaluate_dev else {}
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(work, meta, config, data_record, metrics)
@@ -336,7 +331,7 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
     ]
     for path, info in data["files"].items():
         lines.append(
-            f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples'] * config.epochs * config.repeat_train_files} |"
+            f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples']} |"
         )
     for name, info in data["public_corpora"].items():
         lines.append(
