@@ -8,7 +8,7 @@ import pytest
 
 from training.data import load_articles
 from training.modeling import Classifier, load_backend
-from training.onnx_backend import CHECK_FILE, INT8_FILE, check_int8, export_onnx
+from training.onnx_backend import CHECK_FILE, INT8_FILE, check_int8, export_onnx, ffn_output_matmuls
 from training.predictor import Document, PairRequest, Predictor
 
 
@@ -23,6 +23,26 @@ def exported_model(tiny_model, tmp_path_factory):
 def test_export_writes_an_int8_model_smaller_than_float(exported_model):
     assert (exported_model / INT8_FILE).stat().st_size < (exported_model / "model.onnx").stat().st_size
     assert not list(exported_model.glob(".*.part"))
+
+
+def test_int8_keeps_each_feed_forward_output_projection_in_float(exported_model):
+    import onnx
+
+    config = json.loads((exported_model / "config.json").read_text())
+    kept = ffn_output_matmuls(exported_model / "model.onnx", config["intermediate_size"], config["hidden_size"])
+    assert len(kept) == config["num_hidden_layers"]
+    int8_nodes = {node.name: node.op_type for node in onnx.load(str(exported_model / INT8_FILE)).graph.node}
+    assert all(int8_nodes.get(name) == "MatMul" for name in kept), "the FFN output projections stay float"
+    assert sum(op == "MatMulInteger" for op in int8_nodes.values()) >= 4 * config["num_hidden_layers"]
+
+
+def test_a_new_export_drops_the_check_of_the_previous_int8_file(exported_model, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(exported_model, folder)
+    (folder / CHECK_FILE).write_text(json.dumps({"int8_keeps_accuracy": True}))
+    export_onnx(folder)
+    assert not (folder / CHECK_FILE).exists()
+    assert load_backend(folder, "auto").name == "torch"
 
 
 def test_onnx_probabilities_match_torch(exported_model):
