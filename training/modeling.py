@@ -4,8 +4,10 @@ Why one model with two heads rather than two models: stance and sentiment are re
 window, so one encoder pass answers both, halving serving cost, and the shared encoder learns from
 both kinds of label (NewsMTSC brings sentiment only, QuadClass stance only). The two heads are two
 slices of one linear layer on the pooled output (`labels.task_slices`), which is the same function as
-two separate heads but keeps the checkpoint a plain `AutoModelForSequenceClassification`: it saves,
-loads and exports to ONNX with stock tooling. Each head has its own softmax and loss; a task an example
+two separate heads. By default (`pooling = "cls"`) the checkpoint is a plain
+`AutoModelForSequenceClassification`: it saves, loads and exports to ONNX with stock tooling;
+`pooling = "marker"` gives the heads the party's marked mentions too (`MarkerPooledBert`), loaded
+through `load_sequence_model`. Each head has its own softmax and loss; a task an example
 has no label for is ignored (`IGNORE_INDEX`).
 
 A model folder holds: the weights and tokenizer (Hugging Face layout), `stanceline.json` (labels, input
@@ -84,6 +86,65 @@ def split_probabilities(logits: np.ndarray) -> dict[str, np.ndarray]:
     return result
 
 
+def marker_pooled_bert_class():
+    """`MarkerPooledBert`, built on first use so that importing this module does not import torch."""
+    global _MARKER_POOLED_BERT
+    if _MARKER_POOLED_BERT is None:
+        _MARKER_POOLED_BERT = _define_marker_pooled_bert()
+    return _MARKER_POOLED_BERT
+
+
+_MARKER_POOLED_BERT = None
+
+
+def _define_marker_pooled_bert():
+    import torch
+    from torch import nn
+    from transformers import BertModel, BertPreTrainedModel
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class MarkerPooledBert(BertPreTrainedModel):
+        """BERT whose heads read two vectors side by side: the mean of all tokens (how the base
+        sentence encoder was trained to summarise text) and the mean of the tokens that open the
+        party's bracketed mentions in the window (`windows.mark_mentions`), in the spirit of the
+        entity-start pooling of Baldini Soares et al. (2019). A window without a mention (`overall`,
+        an unnamed speaker) uses the all-token mean in both places. The marker is found from the token
+        ids alone, so the ONNX graph takes the same three inputs as the stock model."""
+
+        def __init__(self, config) -> None:
+            super().__init__(config)
+            self.bert = BertModel(config, add_pooling_layer=False)
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+            self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
+            self.post_init()
+
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, **_):
+            # `labels` is named so the Trainer keeps that column; the loss is `trainer.two_head_loss`.
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+            mask = (attention_mask if attention_mask is not None else torch.ones_like(input_ids)).unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            in_window = token_type_ids == 1 if token_type_ids is not None else torch.ones_like(input_ids, dtype=torch.bool)
+            markers = ((input_ids == self.config.marker_token_id) & in_window).unsqueeze(-1).to(hidden.dtype)
+            count = markers.sum(1)
+            at_markers = (hidden * markers).sum(1) / count.clamp(min=1.0)
+            at_markers = torch.where(count > 0, at_markers, mean)
+            logits = self.classifier(self.dropout(torch.cat([mean, at_markers], dim=-1)))
+            return SequenceClassifierOutput(logits=logits) if self.config.use_return_dict else (logits,)
+
+    return MarkerPooledBert
+
+
+def load_sequence_model(folder: Path | str, dtype=None):
+    """The trained torch model in `folder`: a stock sequence classifier or a `MarkerPooledBert`,
+    as its `config.json` says."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(folder)
+    if "MarkerPooledBert" in (config.architectures or []):
+        return marker_pooled_bert_class().from_pretrained(folder, dtype=dtype)
+    return AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype)
+
+
 class Backend(Protocol):
     """Runs the encoder: token ids in, six logits per row out. Torch and ONNX Runtime implement it."""
 
@@ -99,12 +160,11 @@ class TorchBackend:
 
     def __init__(self, folder: Path, device: str | None = None) -> None:
         import torch
-        from transformers import AutoModelForSequenceClassification
 
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-        self.model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).to(self.device).eval()
+        self.model = load_sequence_model(folder, dtype=dtype).to(self.device).eval()
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         with self.torch.inference_mode():

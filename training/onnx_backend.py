@@ -48,10 +48,11 @@ def export_onnx(folder: Path) -> Path:
     int8 check is removed with the file it judged, so `auto` keeps torch until `check_int8` runs again."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModelForSequenceClassification
+
+    from training.modeling import load_sequence_model
 
     folder = Path(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    model = load_sequence_model(folder, dtype=torch.float32).eval()
     model.config.return_dict = False
     sample = {name: torch.ones((2, 16), dtype=torch.long) for name in INPUT_NAMES}
     sample["token_type_ids"] = torch.zeros((2, 16), dtype=torch.long)

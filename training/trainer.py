@@ -20,7 +20,8 @@ from training.config import TrainConfig
 from training.data import count_pairs, file_sha256, load_articles
 from training.examples import Example, examples_from_articles, label_counts
 from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS, task_slices
-from training.modeling import ModelMeta, resolve_base_model
+from training.modeling import ModelMeta, marker_pooled_bert_class, resolve_base_model
+from training.windows import MARK_OPEN
 
 logger = logging.getLogger(__name__)
 CURRENT_LINK = "current"
@@ -190,9 +191,15 @@ def train(config: TrainConfig) -> Path:
 
     base = resolve_base_model(config.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=len(STANCE_LABELS) + len(SENTIMENT_LABELS), ignore_mismatched_sizes=True
-    )
+    num_labels = len(STANCE_LABELS) + len(SENTIMENT_LABELS)
+    if config.pooling == "marker":
+        from transformers import AutoConfig
+
+        model_config = AutoConfig.from_pretrained(base, num_labels=num_labels)
+        model_config.marker_token_id = tokenizer.convert_tokens_to_ids(MARK_OPEN)
+        model = marker_pooled_bert_class().from_pretrained(base, config=model_config, ignore_mismatched_sizes=True)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=num_labels, ignore_mismatched_sizes=True)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     model.config.id2label = {i: f"{task}:{label}" for i, (task, label) in enumerate(_columns())}

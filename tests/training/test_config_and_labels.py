@@ -43,6 +43,7 @@ def test_model_meta_round_trips_and_rejects_foreign_label_maps(tmp_path):
         (["epochs=2.5"], "positive whole number"),
         (["max_length=4096"], "max_length"),
         (["bf16=maybe"], "bf16"),
+        (["pooling=max"], "pooling must be one of cls, marker"),
         (['public_corpora=["wikipedia"]'], "unknown public corpora"),
         (["train_files=[]"], "train_files is empty"),
         (["nonsense=1"], "bad override"),
