@@ -53,17 +53,22 @@ def tiny_base_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tiny_base_model, tiny_corpus, tmp_path_factory) -> Path:
     """A model folder trained on the ten articles (train = dev = the same file: it must fit them)."""
-    from training.config import TrainConfig
     from training.trainer import train
 
-    output = tmp_path_factory.mktemp("models")
-    config = TrainConfig(
-        base_model=str(tiny_base_model),
-        train_files=[str(tiny_corpus)],
-        dev_file=str(tiny_corpus),
+    return train(tiny_train_config(tiny_base_model, tiny_corpus, tmp_path_factory.mktemp("models"), "tiny"))
+
+
+def tiny_train_config(base_model: Path, corpus: Path, output: Path, run_name: str, **overrides):
+    """The tiny recipe that fits the ten articles in seconds; `overrides` change any setting."""
+    from training.config import TrainConfig
+
+    settings = dict(
+        base_model=str(base_model),
+        train_files=[str(corpus)],
+        dev_file=str(corpus),
         public_corpora=[],
         output_dir=str(output),
-        run_name="tiny",
+        run_name=run_name,
         epochs=60,
         learning_rate=1e-3,
         batch_size=8,
@@ -72,4 +77,4 @@ def tiny_model(tiny_base_model, tiny_corpus, tmp_path_factory) -> Path:
         seed=3,
         export_onnx=False,
     )
-    return train(config)
+    return TrainConfig(**{**settings, **overrides})

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.config import TrainConfig
+from tests.conftest import tiny_train_config
 from training.data import load_articles
 from training.evaluate import evaluate_articles
 from training.modeling import Classifier, load_sequence_model
@@ -18,22 +18,8 @@ from training.trainer import train
 
 @pytest.fixture(scope="module")
 def marker_model(tiny_base_model, tiny_corpus, tmp_path_factory):
-    config = TrainConfig(
-        base_model=str(tiny_base_model),
-        train_files=[str(tiny_corpus)],
-        dev_file=str(tiny_corpus),
-        public_corpora=[],
-        output_dir=str(tmp_path_factory.mktemp("marker-models")),
-        run_name="marker",
-        epochs=60,
-        learning_rate=1e-3,
-        batch_size=8,
-        max_length=64,
-        warmup_ratio=0.05,
-        seed=3,
-        export_onnx=False,
-        pooling="marker",
-    )
+    output = tmp_path_factory.mktemp("marker-models")
+    config = tiny_train_config(tiny_base_model, tiny_corpus, output, "marker", pooling="marker")
     return train(config)
 
 
