@@ -17,6 +17,7 @@ settings, base model), `training_config.json`, `data.json` (hashes of the data i
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 from dataclasses import dataclass, field
@@ -86,18 +87,9 @@ def split_probabilities(logits: np.ndarray) -> dict[str, np.ndarray]:
     return result
 
 
+@functools.cache
 def marker_pooled_bert_class():
-    """`MarkerPooledBert`, built on first use so that importing this module does not import torch."""
-    global _MARKER_POOLED_BERT
-    if _MARKER_POOLED_BERT is None:
-        _MARKER_POOLED_BERT = _define_marker_pooled_bert()
-    return _MARKER_POOLED_BERT
-
-
-_MARKER_POOLED_BERT = None
-
-
-def _define_marker_pooled_bert():
+    """`MarkerPooledBert`, defined on first use so that importing this module does not import torch."""
     import torch
     from torch import nn
     from transformers import BertModel, BertPreTrainedModel
