@@ -19,6 +19,9 @@ from training.text import split_sentences
 
 Span = tuple[int, int]
 MARK_OPEN, MARK_CLOSE = "[", "]"
+_UNMARK = str.maketrans({MARK_OPEN: "(", MARK_CLOSE: ")"})
+"""Brackets already in the text ("[sic]", "[the minister]") become parentheses, so the only brackets
+the model sees are the mention markers."""
 DEFAULT_MAX_CHARS = 420
 MAX_WINDOWS_PER_PAIR = 2
 """A pair found in the text is read through at most this many windows, the first in reading order:
@@ -52,16 +55,22 @@ def describe_target(party: str | None, issue: str | None) -> str:
 
 
 def mark_mentions(text: str, window: Span, mentions: list[Span]) -> str:
-    """The window's text with every mention inside it wrapped in brackets."""
+    """The window's text with every mention inside it wrapped in brackets (and any bracket of the text
+    itself turned into a parenthesis, see `_UNMARK`)."""
     start, end = window
     inside = sorted({(max(s, start), min(e, end)) for s, e in mentions if s < end and e > start})
     pieces, cursor = [], start
     for mention_start, mention_end in inside:
         if mention_start < cursor:
             continue
-        pieces += [text[cursor:mention_start], MARK_OPEN, text[mention_start:mention_end], MARK_CLOSE]
+        pieces += [
+            text[cursor:mention_start].translate(_UNMARK),
+            MARK_OPEN,
+            text[mention_start:mention_end].translate(_UNMARK),
+            MARK_CLOSE,
+        ]
         cursor = mention_end
-    pieces.append(text[cursor:end])
+    pieces.append(text[cursor:end].translate(_UNMARK))
     return "".join(pieces)
 
 

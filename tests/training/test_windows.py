@@ -37,6 +37,14 @@ def test_party_mentions_are_marked_so_the_model_knows_which_party_is_asked_about
     assert mark_mentions(text, (0, len(text)), [(18, 23)]) == f"Abe pressed while {MARK_OPEN}Putin{MARK_CLOSE} urged talks."
 
 
+def test_brackets_of_the_text_itself_cannot_pass_for_mention_markers():
+    text = "The envoy [of Chile] said Lima [sic] would wait."
+    lima = text.index("Lima")
+    marked = mark_mentions(text, (0, len(text)), [(lima, lima + 4)])
+    assert marked == f"The envoy (of Chile) said {MARK_OPEN}Lima{MARK_CLOSE} (sic) would wait."
+    assert marked.count(MARK_OPEN) == marked.count(MARK_CLOSE) == 1
+
+
 def test_a_short_text_is_read_whole_even_when_the_party_is_not_named():
     inputs = pair_inputs("We warned them that sanctions will follow.", "Iran", "sanctions", [], [])
     assert [m.window_text for m in inputs] == ["We warned them that sanctions will follow."]
