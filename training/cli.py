@@ -47,7 +47,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from training import public
     from training.data import load_articles
-    from training.evaluate import evaluate_items, items_from_articles, majority_baseline, tfidf_baseline, write_report
+    from training.evaluate import (
+        evaluate_items,
+        items_from_articles,
+        majority_baseline,
+        prediction_rows,
+        tfidf_baseline,
+        write_predictions,
+        write_report,
+    )
     from training.examples import examples_from_articles
     from training.labels import SENTIMENT_LABELS, STANCE_LABELS
     from training.predictor import Predictor
@@ -62,7 +70,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         name = args.data.partition(":")[0]
         items = public.eval_items(args.data, args.data_dir)
         train_examples = public.training_examples(name, args.data_dir, predictor.meta.window_chars)[0]
-    metrics, _ = evaluate_items(predictor, items, bootstrap=args.bootstrap)
+    metrics, answers = evaluate_items(predictor, items, bootstrap=args.bootstrap)
     train_labels = {
         "stance": [STANCE_LABELS[e.stance] for e in train_examples if e.stance >= 0],
         "sentiment": [SENTIMENT_LABELS[e.sentiment] for e in train_examples if e.sentiment >= 0],
@@ -78,13 +86,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     metrics["data"]["source"] = args.data
     write_report(metrics, Path(args.output), args.data)
+    write_predictions(prediction_rows(items, answers), Path(args.output))
     for task in ("stance", "sentiment"):
         if task in metrics:
             tfidf = metrics["baselines"]["tfidf_logreg"].get(task, {}).get("macro_f1", float("nan"))
             print(
                 f"{task}: macro-F1 {metrics[task]['macro_f1']:.3f} {metrics[task]['macro_f1_ci95']} (tfidf {tfidf:.3f}), accuracy {metrics[task]['accuracy']:.3f}"
             )
-    print(f"wrote {args.output}/metrics.json and report.md")
+    if "evidence" in metrics:
+        print(f"evidence: cited sentences overlap the gold evidence for {metrics['evidence']['rate']:.1%} of pairs")
+    print(f"wrote {args.output}/metrics.json, report.md and predictions.jsonl")
     return 0
 
 
@@ -145,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score a model on held-out data")
     evaluate.add_argument("--data", required=True, help="corpus JSONL file, or newsmtsc:dev / un-quadclass:dev")
-    evaluate.add_argument("--output", required=True, help="folder for metrics.json, report.md, PNGs")
+    evaluate.add_argument("--output", required=True, help="folder for metrics.json, report.md, PNGs, predictions.jsonl")
     evaluate.add_argument("--model", default=DEFAULT_MODEL)
     evaluate.add_argument("--train", default=DEFAULT_TRAIN, help="train split for the baselines")
     evaluate.add_argument("--data-dir", default="data")

@@ -4,7 +4,10 @@ A gold (party, issue) pair is sent to the predictor exactly as a user would send
 the pair, the article's aliases); the predictor finds the mentions, builds the windows and aggregates.
 Scores: macro-F1 with a bootstrap 95% interval, accuracy, per-class precision/recall/F1 and the
 confusion matrix, for stance and sentiment; beside them a majority baseline and a TF-IDF + logistic
-regression baseline trained on the same train split and reading the same windows.
+regression baseline trained on the same train split and reading the same windows. Where the gold data
+has evidence offsets, the share of pairs whose cited evidence sentences overlap the gold evidence shows
+how often the answer points at the right place. `predictions.jsonl` keeps every scored target (labels
+and character offsets, never text) for error analysis.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from training.labels import TASKS
 from training.predictor import Document, PairRequest, Predictor
+from training.windows import Span
 
 OVERALL = -1
 """Target index of a gold label that belongs to the whole text rather than to a pair."""
@@ -29,16 +33,64 @@ class EvalItem:
 
     document: Document
     gold: dict[int, dict[str, str]] = field(default_factory=dict)
+    id: str = ""
+    gold_evidence: dict[int, list[Span]] = field(default_factory=dict)
+    """Target index to its annotated evidence offsets, where the data has them."""
 
 
 def items_from_articles(articles: list[dict]) -> list[EvalItem]:
     """Every annotated pair of every article, asked the way a user asks."""
     items = []
     for article in articles:
-        pairs = [PairRequest(a["party"], a["issue"]) for a in article["annotations"]]
-        gold = {i: {"stance": a["stance"], "sentiment": a["sentiment"]} for i, a in enumerate(article["annotations"])}
-        items.append(EvalItem(Document(article["text"], pairs, article.get("aliases", {})), gold))
+        annotations = article["annotations"]
+        pairs = [PairRequest(a["party"], a["issue"]) for a in annotations]
+        gold = {i: {"stance": a["stance"], "sentiment": a["sentiment"]} for i, a in enumerate(annotations)}
+        evidence = {i: [tuple(span) for span in a.get("evidence", [])] for i, a in enumerate(annotations)}
+        document = Document(article["text"], pairs, article.get("aliases", {}))
+        items.append(EvalItem(document, gold, str(article.get("id", "")), evidence))
     return items
+
+
+def evidence_hit(result: dict, gold_spans: list[Span]) -> bool:
+    """Whether any sentence the answer cites as evidence overlaps any gold evidence span."""
+    return any(e["start"] < end and e["end"] > start for e in result.get("evidence", []) for start, end in gold_spans)
+
+
+def evidence_hit_rate(items: list[EvalItem], answers: list[dict]) -> dict[str, Any] | None:
+    """Share of gold pairs with evidence whose cited sentences overlap it; None without gold evidence."""
+    hits = [
+        evidence_hit(answer["results"][index], spans)
+        for item, answer in zip(items, answers, strict=True)
+        for index, spans in item.gold_evidence.items()
+        if spans and index != OVERALL
+    ]
+    return {"pairs": len(hits), "rate": round(sum(hits) / len(hits), 4)} if hits else None
+
+
+def prediction_rows(items: list[EvalItem], answers: list[dict]) -> list[dict[str, Any]]:
+    """One row per scored target: who, gold and predicted labels with scores, and evidence offsets."""
+    rows = []
+    for number, (item, answer) in enumerate(zip(items, answers, strict=True)):
+        for index, labels in item.gold.items():
+            result = answer["overall"] if index == OVERALL else answer["results"][index]
+            request = None if index == OVERALL else item.document.pairs[index]
+            row: dict[str, Any] = {
+                "document": item.id or number,
+                "target": "overall" if request is None else index,
+                "party": request.party if request else None,
+                "issue": request.issue if request else None,
+            }
+            for task, label in labels.items():
+                if label is not None:
+                    row[task] = {"gold": label, "predicted": result[task]["label"], "scores": result[task]["scores"]}
+            if request is not None:
+                row["evidence"] = [[e["start"], e["end"]] for e in result.get("evidence", [])]
+                spans = item.gold_evidence.get(index)
+                if spans:
+                    row["gold_evidence"] = [list(span) for span in spans]
+                    row["evidence_hit"] = evidence_hit(result, spans)
+            rows.append(row)
+    return rows
 
 
 def _targets(items: list[EvalItem], answers: list[dict]) -> dict[str, tuple[list[str], list[str]]]:
@@ -108,7 +160,11 @@ def evaluate_items(
     answers: list[dict] = []
     for start in tqdm(range(0, len(items), batch_documents), desc="predicting", unit="batch", leave=False):
         answers += predictor.predict([item.document for item in items[start : start + batch_documents]])
-    return score_answers(items, answers, bootstrap), answers
+    metrics = score_answers(items, answers, bootstrap)
+    hit_rate = evidence_hit_rate(items, answers)
+    if hit_rate is not None:
+        metrics["evidence"] = hit_rate
+    return metrics, answers
 
 
 def evaluate_articles(predictor: Predictor, articles: list[dict], bootstrap: int = 1000) -> dict[str, Any]:
@@ -181,6 +237,13 @@ def write_confusion_png(block: dict[str, Any], title: str, path: Path) -> None:
     plt.close(figure)
 
 
+def write_predictions(rows: list[dict[str, Any]], output: Path) -> None:
+    """`output/predictions.jsonl`, one scored target a line (see `prediction_rows`)."""
+    output.mkdir(parents=True, exist_ok=True)
+    with (output / "predictions.jsonl").open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def write_report(metrics: dict[str, Any], output: Path, description: str) -> None:
     """metrics.json, report.md and one confusion-matrix PNG per task, written into `output`."""
     output.mkdir(parents=True, exist_ok=True)
@@ -192,6 +255,12 @@ def write_report(metrics: dict[str, Any], output: Path, description: str) -> Non
         f"{metrics['data']['articles']} documents, {metrics['data']['pairs']} scored targets.",
         "",
     ]
+    if "evidence" in metrics:
+        lines += [
+            f"Evidence: for {metrics['evidence']['rate']:.1%} of the {metrics['evidence']['pairs']} pairs with gold "
+            "evidence, a sentence the answer cites overlaps it.",
+            "",
+        ]
     lines += ["| task | system | macro-F1 | 95% CI | accuracy |", "|---|---|---|---|---|"]
     for task in TASKS:
         if task not in metrics:

@@ -81,6 +81,19 @@ def test_evaluate_command_writes_metrics_report_and_plots(tiny_model, tiny_corpu
         assert (output / f"confusion_{task}.png").stat().st_size > 1000
     assert metrics["baselines"]["majority"]["stance"]["accuracy"] == pytest.approx(1 / 3, abs=0.01)
     assert "| stance | stanceline |" in (output / "report.md").read_text()
+    assert metrics["evidence"]["pairs"] == 30 and metrics["evidence"]["rate"] >= 0.9, metrics["evidence"]
+    rows = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 30
+    articles = {article["id"]: article for article in load_articles(tiny_corpus)}
+    for row in rows:
+        gold = articles[row["document"]]["annotations"][row["target"]]
+        assert (row["party"], row["stance"]["gold"], row["sentiment"]["gold"]) == (
+            gold["party"],
+            gold["stance"],
+            gold["sentiment"],
+        )
+        assert row["stance"]["predicted"] in ("cooperative", "pressure", "neutral")
+        assert all(isinstance(offset, int) for span in row["evidence"] for offset in span), "offsets, never text"
 
 
 def test_training_refuses_invalid_data_and_writes_no_model(tmp_path, tiny_base_model):
