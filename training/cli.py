@@ -51,7 +51,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         evaluate_items,
         items_from_articles,
         majority_baseline,
-        prediction_rows,
         tfidf_baseline,
         write_predictions,
         write_report,
@@ -70,7 +69,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         name = args.data.partition(":")[0]
         items = public.eval_items(args.data, args.data_dir)
         train_examples = public.training_examples(name, args.data_dir, predictor.meta.window_chars)[0]
-    metrics, answers = evaluate_items(predictor, items, bootstrap=args.bootstrap)
+    metrics, rows = evaluate_items(predictor, items, bootstrap=args.bootstrap)
     train_labels = {
         "stance": [STANCE_LABELS[e.stance] for e in train_examples if e.stance >= 0],
         "sentiment": [SENTIMENT_LABELS[e.sentiment] for e in train_examples if e.sentiment >= 0],
@@ -86,7 +85,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     metrics["data"]["source"] = args.data
     write_report(metrics, Path(args.output), args.data)
-    write_predictions(prediction_rows(items, answers), Path(args.output))
+    write_predictions(rows, Path(args.output))
     for task in ("stance", "sentiment"):
         if task in metrics:
             tfidf = metrics["baselines"]["tfidf_logreg"].get(task, {}).get("macro_f1", float("nan"))

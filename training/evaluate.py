@@ -56,19 +56,16 @@ def evidence_hit(result: dict, gold_spans: list[Span]) -> bool:
     return any(e["start"] < end and e["end"] > start for e in result.get("evidence", []) for start, end in gold_spans)
 
 
-def evidence_hit_rate(items: list[EvalItem], answers: list[dict]) -> dict[str, Any] | None:
-    """Share of gold pairs with evidence whose cited sentences overlap it; None without gold evidence."""
-    hits = [
-        evidence_hit(answer["results"][index], spans)
-        for item, answer in zip(items, answers, strict=True)
-        for index, spans in item.gold_evidence.items()
-        if spans and index != OVERALL
-    ]
+def evidence_hit_rate(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Share of the pairs with gold evidence (see `prediction_rows`) whose cited sentences overlap it;
+    None when no pair has gold evidence."""
+    hits = [row["evidence_hit"] for row in rows if "evidence_hit" in row]
     return {"pairs": len(hits), "rate": round(sum(hits) / len(hits), 4)} if hits else None
 
 
 def prediction_rows(items: list[EvalItem], answers: list[dict]) -> list[dict[str, Any]]:
-    """One row per scored target: who, gold and predicted labels with scores, and evidence offsets."""
+    """One row per scored target: who, gold and predicted labels (with scores where the answer has
+    them), and evidence offsets. Scoring and `predictions.jsonl` both read these rows."""
     rows = []
     for number, (item, answer) in enumerate(zip(items, answers, strict=True)):
         for index, labels in item.gold.items():
@@ -82,28 +79,15 @@ def prediction_rows(items: list[EvalItem], answers: list[dict]) -> list[dict[str
             }
             for task, label in labels.items():
                 if label is not None:
-                    row[task] = {"gold": label, "predicted": result[task]["label"], "scores": result[task]["scores"]}
-            if request is not None:
-                row["evidence"] = [[e["start"], e["end"]] for e in result.get("evidence", [])]
+                    row[task] = {"gold": label, "predicted": result[task]["label"], "scores": result[task].get("scores")}
+            if request is not None and "evidence" in result:
+                row["evidence"] = [[e["start"], e["end"]] for e in result["evidence"]]
                 spans = item.gold_evidence.get(index)
                 if spans:
                     row["gold_evidence"] = [list(span) for span in spans]
                     row["evidence_hit"] = evidence_hit(result, spans)
             rows.append(row)
     return rows
-
-
-def _targets(items: list[EvalItem], answers: list[dict]) -> dict[str, tuple[list[str], list[str]]]:
-    gold: dict[str, list[str]] = {task: [] for task in TASKS}
-    predicted: dict[str, list[str]] = {task: [] for task in TASKS}
-    for item, answer in zip(items, answers, strict=True):
-        for index, labels in item.gold.items():
-            result = answer["overall"] if index == OVERALL else answer["results"][index]
-            for task, label in labels.items():
-                if label is not None:
-                    gold[task].append(label)
-                    predicted[task].append(result[task]["label"])
-    return {task: (gold[task], predicted[task]) for task in TASKS}
 
 
 def macro_f1(gold: list[str], predicted: list[str], labels: tuple[str, ...]) -> float:
@@ -143,28 +127,36 @@ def task_metrics(gold: list[str], predicted: list[str], labels: tuple[str, ...],
     }
 
 
-def score_answers(items: list[EvalItem], answers: list[dict], bootstrap: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"data": {"articles": len(items), "pairs": sum(len(i.gold) for i in items)}}
-    for task, (gold, predicted) in _targets(items, answers).items():
-        if gold:
+def score_rows(rows: list[dict[str, Any]], articles: int, bootstrap: int) -> dict[str, Any]:
+    """Metrics of every task that has gold labels among `rows` (see `prediction_rows`)."""
+    result: dict[str, Any] = {"data": {"articles": articles, "pairs": len(rows)}}
+    for task in TASKS:
+        scored = [row[task] for row in rows if task in row]
+        if scored:
+            gold, predicted = [s["gold"] for s in scored], [s["predicted"] for s in scored]
             result[task] = task_metrics(gold, predicted, TASKS[task], bootstrap)
+    evidence = evidence_hit_rate(rows)
+    if evidence is not None:
+        result["evidence"] = evidence
     return result
+
+
+def score_answers(items: list[EvalItem], answers: list[dict], bootstrap: int) -> dict[str, Any]:
+    return score_rows(prediction_rows(items, answers), len(items), bootstrap)
 
 
 def evaluate_items(
     predictor: Predictor, items: list[EvalItem], bootstrap: int = 1000, batch_documents: int = 16
 ) -> tuple[dict, list[dict]]:
-    """Metrics and the raw answers for `items`, predicted in document batches."""
+    """Metrics and one prediction row per scored target (see `prediction_rows`), predicted in
+    document batches."""
     from tqdm.auto import tqdm
 
     answers: list[dict] = []
     for start in tqdm(range(0, len(items), batch_documents), desc="predicting", unit="batch", leave=False):
         answers += predictor.predict([item.document for item in items[start : start + batch_documents]])
-    metrics = score_answers(items, answers, bootstrap)
-    hit_rate = evidence_hit_rate(items, answers)
-    if hit_rate is not None:
-        metrics["evidence"] = hit_rate
-    return metrics, answers
+    rows = prediction_rows(items, answers)
+    return score_rows(rows, len(items), bootstrap), rows
 
 
 def evaluate_articles(predictor: Predictor, articles: list[dict], bootstrap: int = 1000) -> dict[str, Any]:

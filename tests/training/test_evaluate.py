@@ -32,8 +32,12 @@ def _item(stance: str, gold_evidence: list[tuple[int, int]]) -> EvalItem:
 def test_evidence_counts_as_hit_only_when_a_cited_sentence_overlaps_the_gold_span():
     items = [_item("pressure", [(0, 25)]), _item("pressure", [(0, 25)]), _item("pressure", [])]
     answers = [_answer("pressure", [(0, 25)]), _answer("pressure", [(26, 47)]), _answer("pressure", [(0, 25)])]
-    assert evidence_hit_rate(items, answers) == {"pairs": 2, "rate": 0.5}, "pairs without gold evidence are not counted"
-    assert evidence_hit_rate([EvalItem(Document(TEXT, []), {OVERALL: {"stance": "neutral"}})], [_answer("neutral", [])]) is None
+    assert evidence_hit_rate(prediction_rows(items, answers)) == {"pairs": 2, "rate": 0.5}, (
+        "pairs without gold evidence are not counted"
+    )
+    overall_only = EvalItem(Document(TEXT, []), {OVERALL: {"stance": "neutral"}})
+    assert evidence_hit_rate(prediction_rows([overall_only], [_answer("neutral", [])])) is None
+    assert score_answers(items, answers, bootstrap=0)["evidence"] == {"pairs": 2, "rate": 0.5}
 
 
 def test_prediction_rows_pair_gold_with_predicted_labels_and_keep_offsets_not_text():
@@ -50,3 +54,10 @@ def test_overall_targets_are_rows_without_party_or_evidence():
     assert row["target"] == "overall" and row["party"] is None and "evidence" not in row
     assert row["stance"] == {"gold": "pressure", "predicted": "neutral", "scores": row["stance"]["scores"]}
     assert score_answers([item], [_answer("neutral", [])], bootstrap=0)["stance"]["accuracy"] == 0.0
+
+
+def test_baseline_answers_without_scores_or_evidence_are_scored_without_an_evidence_rate():
+    constant = {"stance": {"label": "pressure"}, "sentiment": {"label": "neutral"}}
+    metrics = score_answers([_item("pressure", [(0, 25)])], [{"overall": constant, "results": [constant]}], bootstrap=0)
+    assert metrics["stance"]["accuracy"] == 1.0 and metrics["data"] == {"articles": 1, "pairs": 1}
+    assert "evidence" not in metrics
