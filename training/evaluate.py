@@ -53,7 +53,7 @@ def items_from_articles(articles: list[dict]) -> list[EvalItem]:
 
 def evidence_hit(result: dict, gold_spans: list[Span]) -> bool:
     """Whether any sentence the answer cites as evidence overlaps any gold evidence span."""
-    return any(e["start"] < end and e["end"] > start for e in result.get("evidence", []) for start, end in gold_spans)
+    return any(e["start"] < end and e["end"] > start for e in result["evidence"] for start, end in gold_spans)
 
 
 def evidence_hit_rate(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -142,6 +142,7 @@ def score_rows(rows: list[dict[str, Any]], articles: int, bootstrap: int) -> dic
 
 
 def score_answers(items: list[EvalItem], answers: list[dict], bootstrap: int) -> dict[str, Any]:
+    """Metrics of answers in the predictor's shape (the model's, or a baseline's without scores)."""
     return score_rows(prediction_rows(items, answers), len(items), bootstrap)
 
 
