@@ -32,25 +32,29 @@ install: $(VENV)/.installed ## create .venv and install Stanceline (CPU torch 2.
 data: install ## bring public corpora into data/ (upstream, or the mirror in STANCELINE_DATA_MIRROR)
 	$(STANCELINE) data --data-dir data $(if $(STANCELINE_DATA_MIRROR),--mirror $(STANCELINE_DATA_MIRROR),)
 
-corpus: ## rebuild datasets/stanceline-wire/{train,dev,test}.jsonl from the authored files
+corpus: ## rebuild the bundled corpus and the contrast sets from their authored files
 	$(PYTHON) -m training.authoring build datasets/stanceline-wire
+	$(PYTHON) -m training.authoring build-files datasets/contrast
 
 train: install ## fine-tune the default recipe into models/<run> and point models/current at it
 	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
 	$(STANCELINE) -v train --config $(CONFIG)
 
-eval: install ## score the current model on the bundled test split -> reports/eval/test
+eval: install ## score the current model on the bundled test split and the held-out contrast checks -> reports/eval/
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/stanceline-wire/test.jsonl --output $(EVAL_DIR)/test
+	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/contrast/counterfactual-check.jsonl --output $(EVAL_DIR)/counterfactual-check
+	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/contrast/roles-check.jsonl --output $(EVAL_DIR)/roles-check
 
-eval-public: install ## score the current model on NewsMTSC dev and the UN QuadClass dev portion
+eval-public: install ## score the current model on the dev portion of every public corpus (NewsMTSC, UN QuadClass, PLOVER)
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data newsmtsc:dev --output $(EVAL_DIR)/newsmtsc-dev
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data un-quadclass:dev --output $(EVAL_DIR)/un-quadclass-dev
+	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data plover:dev --output $(EVAL_DIR)/plover-dev
 
 export: install ## write the int8 ONNX model into the current model folder
 	$(STANCELINE) export --model $(MODEL)
 
-serve: install ## train a model if there is none, then serve API and web page on localhost:8000
-	@test -e $(MODEL)/stanceline.json || $(MAKE) train
+serve: install ## train a model if there is none (public corpora first), then serve API and web page on localhost:8000
+	@test -e $(MODEL)/stanceline.json || { $(MAKE) data || echo "make serve: the public corpora could not be had (no internet? set STANCELINE_DATA_MIRROR to a mirror folder); this model is trained on the bundled corpus alone. For the full recipe: make data && make train"; $(MAKE) train; }
 	$(STANCELINE) serve --model $(MODEL) --host 127.0.0.1 --port 8000
 
 bench: install ## benchmarks -> reports/bench/*.json and the README table

@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from training.labels import ROLES
 from training.labels import SENTIMENT_LABELS as SENTIMENTS
 from training.labels import STANCE_LABELS as STANCES
 
@@ -48,6 +49,8 @@ def check_authored_article(article: dict) -> list[str]:
             problems.append(f"{where}: stance {annotation.get('stance')!r} not in {STANCES}")
         if annotation.get("sentiment") not in SENTIMENTS:
             problems.append(f"{where}: sentiment {annotation.get('sentiment')!r} not in {SENTIMENTS}")
+        if "role" in annotation and annotation["role"] not in ROLES:
+            problems.append(f"{where}: role {annotation['role']!r} not in {ROLES}")
         quotes = annotation.get("evidence") or []
         if not quotes:
             problems.append(f"{where}: evidence is empty")
@@ -140,10 +143,29 @@ def to_corpus_article(article: dict) -> dict:
             "stance": annotation["stance"],
             "sentiment": annotation["sentiment"],
             "evidence": [list(resolve_quote(article["text"], quote)) for quote in annotation["evidence"]],
+            **({"role": annotation["role"]} if annotation.get("role") in ROLES else {}),
         }
         for annotation in article["annotations"]
     ]
     return record
+
+
+def build_files(corpus_dir: Path) -> dict[str, int]:
+    """Write `corpus_dir/NAME.jsonl` from each `corpus_dir/authored/NAME.jsonl`, file for file: for sets
+    whose split is fixed by their authors (the contrast sets' train and check files)."""
+    paths = sorted((corpus_dir / "authored").glob("*.jsonl"))
+    if check_files(paths):
+        raise SystemExit("authored files have problems; nothing was written")
+    counts = {}
+    for path in paths:
+        target = corpus_dir / path.name
+        temporary = target.with_suffix(".jsonl.tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
+            for article in read_authored(path):
+                handle.write(json.dumps(to_corpus_article(article), ensure_ascii=False) + "\n")
+        temporary.replace(target)
+        counts[path.stem] = sum(1 for _ in target.open(encoding="utf-8"))
+    return counts
 
 
 def build(corpus_dir: Path) -> dict[str, int]:
@@ -176,10 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("files", nargs="+", type=Path)
     build_parser = commands.add_parser("build", help="write train/dev/test.jsonl from CORPUS/authored/*.jsonl")
     build_parser.add_argument("corpus", type=Path)
+    files_parser = commands.add_parser("build-files", help="write CORPUS/NAME.jsonl from each CORPUS/authored/NAME.jsonl")
+    files_parser.add_argument("corpus", type=Path)
     args = parser.parse_args(argv)
     if args.command == "check":
         return 1 if check_files(args.files) else 0
-    print(build(args.corpus))
+    print(build(args.corpus) if args.command == "build" else build_files(args.corpus))
     return 0
 
 

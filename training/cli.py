@@ -59,7 +59,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.labels import SENTIMENT_LABELS, STANCE_LABELS
     from training.predictor import Predictor
 
-    predictor = Predictor.from_folder(args.model, backend=args.backend)
+    predictor = Predictor.from_folder(args.model, backend=args.backend, reader=args.reader)
     if Path(args.data).exists():
         items = items_from_articles(load_articles(args.data))
         train_examples = examples_from_articles(
@@ -82,6 +82,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         **predictor.model_info(),
         "folder": str(Path(args.model).resolve()),
         "backend": predictor.classifier.backend.name,
+        "reader": predictor.reader,
     }
     metrics["data"]["source"] = args.data
     write_report(metrics, Path(args.output), args.data)
@@ -93,7 +94,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"{task}: macro-F1 {metrics[task]['macro_f1']:.3f} {metrics[task]['macro_f1_ci95']} (tfidf {tfidf:.3f}), accuracy {metrics[task]['accuracy']:.3f}"
             )
     if "evidence" in metrics:
-        print(f"evidence: cited sentences overlap the gold evidence for {metrics['evidence']['rate']:.1%} of pairs")
+        evidence = metrics["evidence"]
+        print(
+            f"evidence: cited sentences overlap the gold evidence for {evidence['rate']:.1%} of pairs, the top one for {evidence['top_rate']:.1%}"
+        )
+    for task in ("stance", "sentiment"):
+        if "ece" in metrics.get(task, {}):
+            print(f"{task}: expected calibration error {metrics[task]['ece']:.3f}")
+    if "roles" in metrics:
+        print(f"roles: {metrics['roles']}")
+    if "minimal_pairs" in metrics:
+        print(
+            f"minimal pairs: both sides right {metrics['minimal_pairs']['both_sides_right']:.1%} of {metrics['minimal_pairs']['groups']}"
+        )
     print(f"wrote {args.output}/metrics.json, report.md and predictions.jsonl")
     return 0
 
@@ -154,13 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model on held-out data")
-    evaluate.add_argument("--data", required=True, help="corpus JSONL file, or newsmtsc:dev / un-quadclass:dev")
+    evaluate.add_argument("--data", required=True, help="corpus JSONL file, or newsmtsc:dev / un-quadclass:dev / plover:dev")
     evaluate.add_argument("--output", required=True, help="folder for metrics.json, report.md, PNGs, predictions.jsonl")
     evaluate.add_argument("--model", default=DEFAULT_MODEL)
     evaluate.add_argument("--train", default=DEFAULT_TRAIN, help="train split for the baselines")
     evaluate.add_argument("--data-dir", default="data")
     evaluate.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% intervals")
+    evaluate.add_argument(
+        "--reader",
+        default=None,
+        choices=["ranked", "first", "oracle"],
+        help="how pairs are read: ranked by the evidence head (default where the model has one), the first "
+        "windows in reading order, or only the gold evidence (oracle, for analysis)",
+    )
     evaluate.set_defaults(run=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="answer a JSONL file of documents")

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-PUBLIC_CORPORA = ("newsmtsc", "un-quadclass")
+PUBLIC_CORPORA = ("newsmtsc", "un-quadclass", "plover")
 POOLINGS = ("cls", "marker")
 
 
@@ -53,6 +53,11 @@ class TrainConfig:
             fast backend is ready without `make export`.
         freeze_embeddings: keep the word-embedding matrix (half of MiniLM's weights) fixed; it saves
             optimiser work on CPU and rarely costs accuracy when fine-tuning.
+        calibrate: fit a softmax temperature per answer head on the dev file after training
+            (`calibration.fit_temperatures`), so served scores are calibrated probabilities.
+        evidence_windows: also train the evidence head on every other window the predictor could read
+            for a bundled pair (not evidence unless it overlaps the gold evidence), so it learns to
+            rank what serving reads.
         pooling: what the two heads read. "cls": the encoder's pooled first token (a stock
             `BertForSequenceClassification`). "marker": the mean of all tokens beside the mean of the
             tokens opening the bracketed party mentions (`modeling.MarkerPooledBert`), so the heads look
@@ -84,6 +89,8 @@ class TrainConfig:
     served_windows: bool = False
     export_onnx: bool = True
     pooling: str = "cls"
+    calibrate: bool = True
+    evidence_windows: bool = True
 
     def __post_init__(self) -> None:
         if not self.train_files:

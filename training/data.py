@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.labels import SENTIMENT_LABELS, STANCE_LABELS
+from training.labels import ROLES, SENTIMENT_LABELS, STANCE_LABELS
 
 REQUIRED_TEXT_FIELDS = ("id", "title", "date", "source", "storyline", "text")
 
@@ -58,6 +58,8 @@ def _check_annotation(annotation: Any, text: str, where: str, report) -> tuple[s
             f"{where}.sentiment",
             f"unknown label {annotation.get('sentiment')!r}; expected one of {', '.join(SENTIMENT_LABELS)}",
         )
+    if "role" in annotation and annotation["role"] not in ROLES:
+        report(f"{where}.role", f"unknown role {annotation['role']!r}; expected one of {', '.join(ROLES)}")
     evidence = annotation.get("evidence")
     if not isinstance(evidence, list) or not evidence:
         report(f"{where}.evidence", "must be a non-empty list of [start, end] offsets")

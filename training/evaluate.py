@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from training.calibration import calibration_bins, expected_calibration_error, write_reliability_png
 from training.labels import TASKS
 from training.predictor import Document, PairRequest, Predictor
 from training.windows import Span
@@ -36,6 +37,9 @@ class EvalItem:
     id: str = ""
     gold_evidence: dict[int, list[Span]] = field(default_factory=dict)
     """Target index to its annotated evidence offsets, where the data has them."""
+    roles: dict[int, str] = field(default_factory=dict)
+    """Target index to the party's role where the data says it: "agent" (it acts) or "acted-upon" (another
+    party acts on it; gold stance neutral)."""
 
 
 def items_from_articles(articles: list[dict]) -> list[EvalItem]:
@@ -43,24 +47,79 @@ def items_from_articles(articles: list[dict]) -> list[EvalItem]:
     items = []
     for article in articles:
         annotations = article["annotations"]
-        pairs = [PairRequest(a["party"], a["issue"]) for a in annotations]
-        gold = {i: {"stance": a["stance"], "sentiment": a["sentiment"]} for i, a in enumerate(annotations)}
         evidence = {i: [tuple(span) for span in a.get("evidence", [])] for i, a in enumerate(annotations)}
+        pairs = [PairRequest(a["party"], a["issue"], evidence=evidence[i]) for i, a in enumerate(annotations)]
+        gold = {i: {"stance": a["stance"], "sentiment": a["sentiment"]} for i, a in enumerate(annotations)}
+        roles = {i: a["role"] for i, a in enumerate(annotations) if a.get("role") in ("agent", "acted-upon")}
         document = Document(article["text"], pairs, article.get("aliases", {}))
-        items.append(EvalItem(document, gold, str(article.get("id", "")), evidence))
+        items.append(EvalItem(document, gold, str(article.get("id", "")), evidence, roles))
     return items
 
 
-def evidence_hit(result: dict, gold_spans: list[Span]) -> bool:
-    """Whether any sentence the answer cites as evidence overlaps any gold evidence span."""
-    return any(e["start"] < end and e["end"] > start for e in result["evidence"] for start, end in gold_spans)
+def evidence_hit(evidence: list[dict], gold_spans: list[Span]) -> bool:
+    """Whether any of the cited `evidence` sentences overlaps any gold evidence span."""
+    return any(e["start"] < end and e["end"] > start for e in evidence for start, end in gold_spans)
 
 
 def evidence_hit_rate(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Share of the pairs with gold evidence (see `prediction_rows`) whose cited sentences overlap it;
-    None when no pair has gold evidence."""
-    hits = [row["evidence_hit"] for row in rows if "evidence_hit" in row]
-    return {"pairs": len(hits), "rate": round(sum(hits) / len(hits), 4)} if hits else None
+    """Over the pairs with gold evidence (see `prediction_rows`): the share whose cited sentences overlap
+    it (`rate`) and the share whose most heavily weighted sentence does (`top_rate`); None when no pair
+    has gold evidence."""
+    hits = [row for row in rows if "evidence_hit" in row]
+    if not hits:
+        return None
+    return {
+        "pairs": len(hits),
+        "rate": round(sum(row["evidence_hit"] for row in hits) / len(hits), 4),
+        "top_rate": round(sum(row["evidence_top_hit"] for row in hits) / len(hits), 4),
+    }
+
+
+def role_metrics(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Where the gold data marks roles: cooperative-vs-pressure macro-F1 of the agents whose gold stance
+    is one of those two (a `neutral` answer counts as wrong), and the share of acted-upon parties
+    answered `neutral`. None when no row has a role."""
+    agents = [row["stance"] for row in rows if row.get("role") == "agent" and row.get("stance", {}).get("gold") != "neutral"]
+    acted_upon = [row["stance"] for row in rows if row.get("role") == "acted-upon" and "stance" in row]
+    if not agents and not acted_upon:
+        return None
+    result: dict[str, Any] = {}
+    if agents:
+        gold, predicted = [a["gold"] for a in agents], [a["predicted"] for a in agents]
+        result["agent"] = {
+            "pairs": len(agents),
+            "cooperative_vs_pressure_macro_f1": round(_two_class_f1(gold, predicted), 4),
+            "answered_neutral": round(sum(p == "neutral" for p in predicted) / len(agents), 4),
+        }
+    if acted_upon:
+        result["acted_upon"] = {
+            "pairs": len(acted_upon),
+            "answered_neutral": round(sum(a["predicted"] == "neutral" for a in acted_upon) / len(acted_upon), 4),
+        }
+    return result
+
+
+def _two_class_f1(gold: list[str], predicted: list[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(gold, predicted, labels=["cooperative", "pressure"], average="macro", zero_division=0))
+
+
+def minimal_pair_metrics(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For counterfactual minimal pairs (documents `<group>a` and `<group>b`): the share of groups where
+    every stance on both sides is right. None when the rows hold no such pair."""
+    sides: dict[str, dict[str, list[bool]]] = {}
+    for row in rows:
+        document = str(row["document"])
+        if "stance" in row and document[-1:] in ("a", "b"):
+            sides.setdefault(document[:-1], {}).setdefault(document[-1], []).append(
+                row["stance"]["gold"] == row["stance"]["predicted"]
+            )
+    groups = [group for group in sides.values() if set(group) == {"a", "b"}]
+    if not groups:
+        return None
+    both = sum(all(group["a"]) and all(group["b"]) for group in groups)
+    return {"groups": len(groups), "both_sides_right": round(both / len(groups), 4)}
 
 
 def prediction_rows(items: list[EvalItem], answers: list[dict]) -> list[dict[str, Any]]:
@@ -80,12 +139,17 @@ def prediction_rows(items: list[EvalItem], answers: list[dict]) -> list[dict[str
             for task, label in labels.items():
                 if label is not None:
                     row[task] = {"gold": label, "predicted": result[task]["label"], "scores": result[task].get("scores")}
+            if index in item.roles:
+                row["role"] = item.roles[index]
             if request is not None and "evidence" in result:
                 row["evidence"] = [[e["start"], e["end"]] for e in result["evidence"]]
+                if all("weight" in e for e in result["evidence"]):
+                    row["evidence_weights"] = [e["weight"] for e in result["evidence"]]
                 spans = item.gold_evidence.get(index)
                 if spans:
                     row["gold_evidence"] = [list(span) for span in spans]
-                    row["evidence_hit"] = evidence_hit(result, spans)
+                    row["evidence_hit"] = evidence_hit(result["evidence"], spans)
+                    row["evidence_top_hit"] = evidence_hit(result["evidence"][:1], spans)
             rows.append(row)
     return rows
 
@@ -135,9 +199,18 @@ def score_rows(rows: list[dict[str, Any]], articles: int, bootstrap: int) -> dic
         if scored:
             gold, predicted = [s["gold"] for s in scored], [s["predicted"] for s in scored]
             result[task] = task_metrics(gold, predicted, TASKS[task], bootstrap)
-    evidence = evidence_hit_rate(rows)
-    if evidence is not None:
-        result["evidence"] = evidence
+            if all(s.get("scores") for s in scored):
+                confidences = [max(s["scores"].values()) for s in scored]
+                correct = [s["gold"] == s["predicted"] for s in scored]
+                result[task]["ece"] = expected_calibration_error(confidences, correct)
+                result[task]["reliability"] = calibration_bins(confidences, correct)
+    for name, value in (
+        ("evidence", evidence_hit_rate(rows)),
+        ("roles", role_metrics(rows)),
+        ("minimal_pairs", minimal_pair_metrics(rows)),
+    ):
+        if value is not None:
+            result[name] = value
     return result
 
 
@@ -249,11 +322,29 @@ def write_report(metrics: dict[str, Any], output: Path, description: str) -> Non
         "",
     ]
     if "evidence" in metrics:
+        evidence = metrics["evidence"]
         lines += [
-            f"Evidence: for {metrics['evidence']['rate']:.1%} of the {metrics['evidence']['pairs']} pairs with gold "
-            "evidence, a sentence the answer cites overlaps it.",
+            f"Evidence: for {evidence['rate']:.1%} of the {evidence['pairs']} pairs with gold evidence, a sentence the "
+            f"answer cites overlaps it; for {evidence.get('top_rate', float('nan')):.1%}, its most heavily weighted one does.",
             "",
         ]
+    roles = metrics.get("roles", {})
+    if "agent" in roles:
+        agent = roles["agent"]
+        lines += [
+            f"Agents ({agent['pairs']} pairs, gold cooperative or pressure): cooperative-vs-pressure macro-F1 "
+            f"{agent['cooperative_vs_pressure_macro_f1']:.3f}; answered neutral {agent['answered_neutral']:.1%}.",
+            "",
+        ]
+    if "acted_upon" in roles:
+        lines += [
+            f"Acted-upon parties ({roles['acted_upon']['pairs']} pairs, gold neutral): answered neutral "
+            f"{roles['acted_upon']['answered_neutral']:.1%}.",
+            "",
+        ]
+    if "minimal_pairs" in metrics:
+        pairs = metrics["minimal_pairs"]
+        lines += [f"Minimal pairs: both sides right for {pairs['both_sides_right']:.1%} of {pairs['groups']} pairs.", ""]
     lines += ["| task | system | macro-F1 | 95% CI | accuracy |", "|---|---|---|---|---|"]
     for task in TASKS:
         if task not in metrics:
@@ -276,4 +367,14 @@ def write_report(metrics: dict[str, Any], output: Path, description: str) -> Non
             )
         lines += ["", f"![{task} confusion matrix](confusion_{task}.png)"]
         write_confusion_png(metrics[task], f"{task} ({metrics['data']['pairs']} targets)", output / f"confusion_{task}.png")
+        if "ece" in metrics[task]:
+            lines += [
+                "",
+                f"Expected calibration error ({len(metrics[task]['reliability'])} bins): {metrics[task]['ece']:.3f}.",
+                "",
+                f"![{task} reliability diagram](reliability_{task}.png)",
+            ]
+            write_reliability_png(
+                metrics[task]["reliability"], f"{task}: ECE {metrics[task]['ece']:.3f}", output / f"reliability_{task}.png"
+            )
     (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

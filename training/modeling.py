@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from training.labels import SENTIMENT_LABELS, STANCE_LABELS, TASKS, task_slices
+from training.labels import EVIDENCE_LABELS, HEADS, SENTIMENT_LABELS, STANCE_LABELS, TASKS, output_width, task_slices
 
 META_FILE = "stanceline.json"
 FORMAT_VERSION = 1
@@ -60,8 +60,18 @@ class ModelMeta:
     window_chars: int
     stance_labels: list[str] = field(default_factory=lambda: list(STANCE_LABELS))
     sentiment_labels: list[str] = field(default_factory=lambda: list(SENTIMENT_LABELS))
+    evidence_labels: list[str] = field(default_factory=list)
+    """Empty for a model without the evidence head (trained before it existed): its pairs are read in
+    reading order and averaged."""
+    temperatures: dict[str, float] = field(default_factory=dict)
+    """Per-head softmax temperature fitted on dev (`calibration.fit_temperatures`); 1 where absent."""
     format_version: int = FORMAT_VERSION
     created: str = ""
+
+    @property
+    def heads(self) -> dict[str, tuple[str, ...]]:
+        """The heads this model's output columns hold, in order."""
+        return HEADS if self.evidence_labels else TASKS
 
     def save(self, folder: Path) -> None:
         (folder / META_FILE).write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
@@ -72,16 +82,21 @@ class ModelMeta:
         if not path.exists():
             raise FileNotFoundError(f"{folder} is not a Stanceline model folder: {META_FILE} is missing")
         meta = cls(**json.loads(path.read_text(encoding="utf-8")))
-        if (tuple(meta.stance_labels), tuple(meta.sentiment_labels)) != (STANCE_LABELS, SENTIMENT_LABELS):
+        if (tuple(meta.stance_labels), tuple(meta.sentiment_labels)) != (STANCE_LABELS, SENTIMENT_LABELS) or (
+            meta.evidence_labels and tuple(meta.evidence_labels) != EVIDENCE_LABELS
+        ):
             raise ValueError(f"{folder}: label maps {meta.stance_labels}/{meta.sentiment_labels} differ from this code's")
         return meta
 
 
-def split_probabilities(logits: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-task probabilities (softmax within each head) from the model's six logits per row."""
+def split_probabilities(
+    logits: np.ndarray, heads: dict[str, tuple[str, ...]] | None = None, temperatures: dict[str, float] | None = None
+) -> dict[str, np.ndarray]:
+    """Per-head probabilities (softmax within each head, each head's logits divided by its fitted
+    temperature) from the model's logits."""
     result = {}
-    for task, columns in task_slices().items():
-        head = logits[:, columns].astype(np.float64)
+    for task, columns in task_slices(heads).items():
+        head = logits[:, columns].astype(np.float64) / (temperatures or {}).get(task, 1.0)
         head = np.exp(head - head.max(axis=1, keepdims=True))
         result[task] = head / head.sum(axis=1, keepdims=True)
     return result
@@ -138,7 +153,7 @@ def load_sequence_model(folder: Path | str, dtype=None):
 
 
 class Backend(Protocol):
-    """Runs the encoder: token ids in, six logits per row out. Torch and ONNX Runtime implement it."""
+    """Runs the encoder: token ids in, the heads' logits per row out. Torch and ONNX Runtime implement it."""
 
     name: str
 
@@ -211,16 +226,18 @@ class Classifier:
         )
         return {key: value.astype(np.int64) for key, value in encoded.items()}
 
-    def predict(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
-        """Per-task probabilities for each (target, window) pair, in input order."""
-        if not pairs:
-            return {task: np.zeros((0, len(labels))) for task, labels in TASKS.items()}
+    def logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Raw logits for each (target, window) pair, in input order, batched by length."""
+        logits = np.zeros((len(pairs), output_width(self.meta.heads)), dtype=np.float32)
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        logits = np.zeros((len(pairs), sum(len(labels) for labels in TASKS.values())), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             logits[chunk] = self.backend.logits(self.encode([pairs[i] for i in chunk]))
-        return split_probabilities(logits)
+        return logits
+
+    def predict(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+        """Per-head calibrated probabilities for each (target, window) pair, in input order."""
+        return split_probabilities(self.logits(pairs), self.meta.heads, self.meta.temperatures)
 
 
 def describe(folder: Path) -> dict[str, Any]:

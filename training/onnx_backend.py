@@ -6,7 +6,7 @@ projection of each layer (`ffn_output_matmuls`): its input, the GELU output, car
 activations that per-tensor int8 handles worst (Bondarenko et al., 2021, "Understanding and Overcoming
 the Challenges of Efficient Transformer Quantization"). On `mix-h` that one choice turned a dev stance
 drop of 0.025 into none, for a fifth of int8's throughput (README, "Quantization routes"). `OnnxBackend` runs the int8 file with ONNX Runtime. Both backends
-take the same token batches and return the same six logits per row (`modeling.Backend`).
+take the same token batches and return the same logits per row (`modeling.Backend`).
 
 int8 costs some accuracy, how much depends on the model, so `check_int8` scores the dev split with both
 backends through the predictor and writes the result to `backends.json`; the `auto` backend serves int8

@@ -19,10 +19,30 @@ from training.catalog import Catalog
 from training.labels import TASKS
 from training.modeling import Classifier
 from training.text import split_sentences
-from training.windows import ModelInput, meeting_points, overall_inputs, pair_inputs
+from training.windows import (
+    MAX_WINDOWS_IN_READING_ORDER,
+    MAX_WINDOWS_PER_PAIR,
+    ModelInput,
+    describe_target,
+    mark_mentions,
+    meeting_points,
+    overall_inputs,
+    pair_windows,
+    spread,
+    windows_around,
+)
 
 Span = tuple[int, int]
 MAX_DETECTED_PAIRS = 12
+MAX_PAIR_WINDOWS_PER_DOCUMENT = 40
+"""Most windows all the pairs of one document are read through together. Pairs share this budget
+round-robin (every pair gets one window before any gets a second), so a request with many pairs costs
+at most one window per pair beyond it, and an article with a dozen pairs stays within the latency the
+README states."""
+READERS = ("ranked", "first", "oracle")
+"""How a pair's windows become its answer. "ranked": every candidate window up to the budget, weighted
+by the evidence head; "first": the first windows in reading order, averaged (models without the
+evidence head); "oracle": only the windows around the gold evidence the request pins (evaluation)."""
 
 
 class PredictionInputError(ValueError):
@@ -34,6 +54,8 @@ class PairRequest:
     party: str
     issue: str | None = None
     spans: list[Span] | None = None
+    evidence: list[Span] | None = None
+    """Pinned evidence offsets: with the "oracle" reader only these are read (evaluation)."""
 
 
 @dataclass
@@ -89,24 +111,50 @@ def locate_pair(
     return party_spans, meeting_points(sentences, party_spans, issue_spans)
 
 
+def share_windows(sizes: list[int], budget: int, per_pair: int) -> list[int]:
+    """How many of its candidate windows each pair is read through: round-robin within `budget`, at most
+    `per_pair` each, and at least one each whatever the budget (a pair is never left unread)."""
+    shares = [min(1, size) for size in sizes]
+    spent = sum(shares)
+    grew = True
+    while grew and spent < budget:
+        grew = False
+        for index, size in enumerate(sizes):
+            if spent < budget and shares[index] < min(size, per_pair):
+                shares[index] += 1
+                spent += 1
+                grew = True
+    return shares
+
+
 class Predictor:
     """Answers documents with a trained model folder and the catalog it carries."""
 
-    def __init__(self, classifier: Classifier, catalog: Catalog) -> None:
+    def __init__(self, classifier: Classifier, catalog: Catalog, reader: str | None = None) -> None:
         self.classifier = classifier
         self.catalog = catalog
         self.meta = classifier.meta
+        self.reader = reader or ("ranked" if self.meta.evidence_labels else "first")
+        if self.reader not in READERS:
+            raise ValueError(f"reader must be one of {', '.join(READERS)}, not {self.reader!r}")
+        if self.reader == "ranked" and not self.meta.evidence_labels:
+            raise ValueError(f"model {self.meta.name} has no evidence head: use the 'first' or 'oracle' reader")
 
     @classmethod
     def from_folder(
-        cls, folder: Path | str, backend: str = "auto", batch_size: int = 32, threads: int | None = None
+        cls,
+        folder: Path | str,
+        backend: str = "auto",
+        batch_size: int = 32,
+        threads: int | None = None,
+        reader: str | None = None,
     ) -> Predictor:
         folder = Path(folder)
         if not folder.exists():
             raise FileNotFoundError(f"no model at {folder}: train one with `make train` or pass --model")
         catalog_dir = folder / "catalog"
         catalog = Catalog.load(catalog_dir) if catalog_dir.exists() else Catalog.load()
-        return cls(Classifier(folder, backend=backend, batch_size=batch_size, threads=threads), catalog)
+        return cls(Classifier(folder, backend=backend, batch_size=batch_size, threads=threads), catalog, reader)
 
     # --- planning -------------------------------------------------------------------------------
     def plan(self, document: Document) -> DocumentPlan:
@@ -116,7 +164,7 @@ class Predictor:
         window_chars = self.meta.window_chars
         sentences = split_sentences(text) or [(0, len(text))]
         pair_requests = self.detect_pairs(text, sentences, document.aliases) if document.pairs is None else document.pairs
-        plans = []
+        candidates: list[tuple[PairRequest, list[Span], list[tuple[Span, Span]]]] = []
         for request in pair_requests:
             if not isinstance(request.party, str) or not request.party.strip():
                 raise PredictionInputError("every pair needs a non-empty party")
@@ -126,9 +174,24 @@ class Predictor:
                         f"span [{start}, {end}] of party {request.party!r} is outside the text (length {len(text)})"
                     )
             party_spans, anchors = locate_pair(self.catalog, text, sentences, request, document.aliases)
-            inputs = pair_inputs(text, request.party, request.issue, party_spans, anchors, window_chars)
+            if self.reader == "oracle" and request.evidence:
+                windows = windows_around(text, sorted(request.evidence), window_chars)
+            else:
+                windows = pair_windows(text, anchors, window_chars)
+            candidates.append((request, party_spans, windows))
+        budgets = share_windows([len(windows) for _, _, windows in candidates], MAX_PAIR_WINDOWS_PER_DOCUMENT, self.pair_limit)
+        plans = []
+        for (request, party_spans, windows), budget in zip(candidates, budgets, strict=True):
+            chosen = windows[:budget] if self.reader == "first" else spread(windows, budget)
+            target = describe_target(request.party, request.issue)
+            inputs = [ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in chosen]
             plans.append(PairPlan(request.party, request.issue, bool(party_spans), inputs))
         return DocumentPlan(text, overall_inputs(text, window_chars), plans)
+
+    @property
+    def pair_limit(self) -> int:
+        """Most windows one pair is read through with this reader."""
+        return MAX_WINDOWS_IN_READING_ORDER if self.reader == "first" else MAX_WINDOWS_PER_PAIR
 
     def detect_pairs(self, text: str, sentences: list[Span], aliases: dict[str, list[str]]) -> list[PairRequest]:
         """Pairs whose party and issue meet in one sentence, most frequent meetings first.
@@ -162,27 +225,38 @@ class Predictor:
         for pair in plan.pairs:
             rows = slice(cursor, cursor + len(pair.inputs))
             cursor += len(pair.inputs)
+            weights = self.window_weights(probabilities, rows)
             stance_rows = probabilities["stance"][rows]
             evidence = [
                 {
                     "start": m.anchor[0],
                     "end": m.anchor[1],
                     "text": plan.text[m.anchor[0] : m.anchor[1]],
+                    "weight": round(float(weight), 4),
                     "stance": score("stance", p),
                 }
-                for m, p in zip(pair.inputs, stance_rows, strict=True)
+                for m, p, weight in zip(pair.inputs, stance_rows, weights, strict=True)
             ]
             results.append(
                 {
                     "party": pair.party,
                     "issue": pair.issue,
-                    "stance": score("stance", stance_rows.mean(axis=0)),
-                    "sentiment": score("sentiment", probabilities["sentiment"][rows].mean(axis=0)),
+                    "stance": score("stance", weights @ stance_rows),
+                    "sentiment": score("sentiment", weights @ probabilities["sentiment"][rows]),
                     "mentioned": pair.mentioned,
-                    "evidence": sorted(evidence, key=lambda item: item["start"]),
+                    "evidence": sorted(evidence, key=lambda item: (-item["weight"], item["start"])),
                 }
             )
         return {"overall": overall, "results": results}
+
+    def window_weights(self, probabilities: dict[str, np.ndarray], rows: slice) -> np.ndarray:
+        """How much each window of a pair counts: its evidence probability, normalised over the pair's
+        windows, with the "ranked" reader; equal weights otherwise."""
+        count = len(range(*rows.indices(len(probabilities["stance"]))))
+        if self.reader != "ranked" or "evidence" not in probabilities or count == 0:
+            return np.full(count, 1.0 / max(count, 1))
+        relevance = probabilities["evidence"][rows][:, 1]
+        return relevance / relevance.sum() if relevance.sum() > 0 else np.full(count, 1.0 / count)
 
     def model_info(self) -> dict[str, str]:
         return {"name": self.meta.name, "version": self.meta.created}

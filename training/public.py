@@ -9,8 +9,17 @@ hold a subset) into `data/<corpus>/` and records where it came from and its SHA-
   polarity -1/0/1 to negative/neutral/positive. Trained as party-only input (no issue) with the
   mention given as its span, exactly how `stanceline predict` is called with `spans`.
 - UN QuadClass ("Keep it Local", Osorio et al. 2024; MIT): whole-sentence stance, 2 and 4 cooperative,
-  1 and 3 pressure, 0 neutral, -1 (multi-label) dropped. Trained as `overall` input (no target). A
-  deterministic 15% of sentences (by a hash of the text) is the dev portion and never trained on.
+  1 and 3 pressure, 0 neutral, -1 (multi-label) dropped. Trained as `overall` input (no target).
+- PLOVER (Zero-Shot-PLOVER PLV train split, Hu et al., ACL 2024; research use): real wire sentences
+  with the source and the target actor marked. The source on the target is a pair (source as party,
+  with its span pinned; target as issue): quad class 1-2 cooperative, 3-4 pressure. The reverse pair,
+  the target on the source, is `neutral` when the event is one-sided (`ONE_SIDED_ROOTS`: the target
+  only receives the act, guideline rule 7), which teaches agent from patient; for AGREE, CONSULT,
+  COOPERATE (mutual acts) and REJECT (the target made the rejected demand or offer) the sentence may
+  give the target a stance of its own, so no reverse pair is made.
+
+UN QuadClass and PLOVER have one file; a deterministic 15% of its sentences (by a hash of the text) is
+the dev portion, never trained on.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +44,11 @@ from training.windows import overall_inputs, pair_inputs
 
 POLARITY = {-1: "negative", 0: "neutral", 1: "positive"}
 QUADCLASS = {0: "neutral", 1: "pressure", 2: "cooperative", 3: "pressure", 4: "cooperative"}
-UN_DEV_SHARE = 0.15
+DEV_SHARE = 0.15
+PLOVER_STANCE = {1: "cooperative", 2: "cooperative", 3: "pressure", 4: "pressure"}
+ONE_SIDED_ROOTS = frozenset(
+    {"SUPPORT", "AID", "YIELD", "REQUEST", "ACCUSE", "THREATEN", "PROTEST", "SANCTION", "MOBILIZE", "COERCE", "ASSAULT"}
+)
 MIRROR_SETTING = "STANCELINE_DATA_MIRROR"
 
 
@@ -49,6 +64,7 @@ class SourceFile:
 NEWSMTSC_BASE = (
     "https://raw.githubusercontent.com/fhamborg/NewsMTSC/main/NewsSentiment/experiments/default/datasets/newsmtsc-rw-hf"
 )
+PLOVER_URL = "https://raw.githubusercontent.com/snowood1/Zero-Shot-PLOVER/main/datasets/PLV_train.tsv"
 QUADCLASS_URL = (
     "https://raw.githubusercontent.com/javierosorio/keep_it_local/main/1_data/en/quadclass/en_annotations_quad_multiclass.tsv"
 )
@@ -63,6 +79,7 @@ SOURCES = [
         "newsmtsc", "dev.jsonl", f"{NEWSMTSC_BASE}/dev.jsonl", "78b5dde35a97b452035c07c142fac5ecf44dd998217921cff62a1519ed01e952"
     ),
     SourceFile("un-quadclass", "en_annotations_quad_multiclass.tsv", QUADCLASS_URL, None),
+    SourceFile("plover", "PLV_train.tsv", PLOVER_URL, "b184c7623cb05a48011adabd951f1a7f7efa8c80059ef4dc12c3d3231de5f5d3"),
 ]
 
 
@@ -115,13 +132,7 @@ def fetch(data_dir: Path | str = "data", mirror: Path | str | None = None) -> di
 
 def available(data_dir: Path | str) -> list[str]:
     """Public corpora present in `data_dir` (what `make data` brought in)."""
-    data_dir = Path(data_dir)
-    present = []
-    if (data_dir / "newsmtsc" / "train.jsonl").exists():
-        present.append("newsmtsc")
-    if (data_dir / "un-quadclass" / "en_annotations_quad_multiclass.tsv").exists():
-        present.append("un-quadclass")
-    return present
+    return [name for name, corpus in CORPORA.items() if corpus.path(Path(data_dir), "train").exists()]
 
 
 # --- NewsMTSC -------------------------------------------------------------------------------------
@@ -172,9 +183,10 @@ def read_quadclass(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def quadclass_split(sentence: str) -> str:
+def hash_split(sentence: str) -> str:
+    """ "dev" for a deterministic DEV_SHARE of sentences (by a hash of the text), else "train"."""
     bucket = int(hashlib.sha256(sentence.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "dev" if bucket < UN_DEV_SHARE else "train"
+    return "dev" if bucket < DEV_SHARE else "train"
 
 
 def quadclass_examples(rows: list[tuple[str, str]], window_chars: int) -> list[Example]:
@@ -185,14 +197,168 @@ def quadclass_examples(rows: list[tuple[str, str]], window_chars: int) -> list[E
     ]
 
 
+# --- PLOVER ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PloverRow:
+    sentence: str
+    source: str
+    target: str
+    source_span: tuple[int, int]
+    target_span: tuple[int, int]
+    root: str
+    penta: int
+
+
+_MARK = re.compile(r"</?[st]>")
+
+
+def _unmark(marked: str) -> tuple[str, dict[str, tuple[int, int]]]:
+    """The sentence without `<s>`/`<t>` tags, and the offsets of what each pair of tags enclosed."""
+    pieces, spans, opened, cursor, length = [], {}, {}, 0, 0
+    for match in _MARK.finditer(marked):
+        pieces.append(marked[cursor : match.start()])
+        length += match.start() - cursor
+        tag = match.group()
+        if tag.startswith("</"):
+            spans[tag[2]] = (opened.pop(tag[2], length), length)
+        else:
+            opened[tag[1]] = length
+        cursor = match.end()
+    pieces.append(marked[cursor:])
+    return "".join(pieces), spans
+
+
+def read_plover(path: Path) -> list[PloverRow]:
+    """Rows with both actors marked and a quad class; the marked spans are trimmed of white space."""
+    rows = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        needed = {"marked_sentence", "gold_penta", "gold_root"}
+        if reader.fieldnames is None or not needed <= set(reader.fieldnames):
+            raise ValueError(f"{path}: expected a TSV with columns {sorted(needed)}, got {reader.fieldnames}")
+        for line_number, row in enumerate(reader, start=2):
+            sentence, spans = _unmark(row["marked_sentence"] or "")
+            try:
+                penta = int(row["gold_penta"])
+            except (TypeError, ValueError):
+                continue
+            if penta not in PLOVER_STANCE or set(spans) != {"s", "t"}:
+                continue
+            trimmed = {key: _trim(sentence, span) for key, span in spans.items()}
+            if any(start >= end for start, end in trimmed.values()):
+                raise ValueError(f"{path}:{line_number}: an empty source or target mention")
+            rows.append(
+                PloverRow(
+                    sentence,
+                    sentence[slice(*trimmed["s"])],
+                    sentence[slice(*trimmed["t"])],
+                    trimmed["s"],
+                    trimmed["t"],
+                    row["gold_root"].strip().upper(),
+                    penta,
+                )
+            )
+    return rows
+
+
+def _trim(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    start, end = span
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def plover_pairs(row: PloverRow) -> list[tuple[PairRequest, str, str]]:
+    """(pair as a user asks it, gold stance, role) for the source on the target and, for a one-sided
+    event, the target on the source."""
+    pairs = [(PairRequest(row.source, row.target, [row.source_span]), PLOVER_STANCE[row.penta], "agent")]
+    if row.root in ONE_SIDED_ROOTS:
+        pairs.append((PairRequest(row.target, row.source, [row.target_span]), "neutral", "acted-upon"))
+    return pairs
+
+
+def plover_examples(rows: list[PloverRow], window_chars: int) -> list[Example]:
+    examples = []
+    for row in rows:
+        whole = [(0, len(row.sentence))]
+        for request, stance, _ in plover_pairs(row):
+            for model_input in pair_inputs(row.sentence, request.party, request.issue, request.spans, whole, window_chars):
+                examples.append(Example.from_input(model_input, stance, None, "plover"))
+    return examples
+
+
+def plover_items(rows: list[PloverRow]) -> list[EvalItem]:
+    items = []
+    for row in rows:
+        pairs = plover_pairs(row)
+        items.append(
+            EvalItem(
+                Document(row.sentence, [request for request, _, _ in pairs]),
+                {index: {"stance": stance} for index, (_, stance, _) in enumerate(pairs)},
+                roles={index: role for index, (_, _, role) in enumerate(pairs)},
+            )
+        )
+    return items
+
+
 # --- entry points used by training and evaluation ---------------------------------------------------
-def _path(name: str, data_dir: Path | str, split: str) -> Path:
-    data_dir = Path(data_dir)
-    if name == "newsmtsc":
-        return data_dir / "newsmtsc" / f"{split}.jsonl"
-    if name == "un-quadclass":
-        return data_dir / "un-quadclass" / "en_annotations_quad_multiclass.tsv"
-    raise ValueError(f"unknown public corpus {name!r}; known: newsmtsc, un-quadclass")
+@dataclass(frozen=True)
+class Corpus:
+    """How one public corpus is laid out in `data/` and turned into examples and evaluation items."""
+
+    name: str
+    file: Callable[[str], str]
+    """File name inside `data/<name>/` for a split."""
+    read: Callable[[Path], list]
+    text: Callable[[Any], str] | None
+    """The sentence of a row, for corpora split by `hash_split` (None: the corpus has split files)."""
+    examples: Callable[[list, int], list[Example]]
+    items: Callable[[list], list[EvalItem]]
+
+    def path(self, data_dir: Path, split: str) -> Path:
+        return Path(data_dir) / self.name / self.file(split)
+
+    def rows(self, data_dir: Path | str, split: str) -> tuple[Path, list]:
+        path = self.path(Path(data_dir), split)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `make data` (or set {MIRROR_SETTING}) first")
+        if self.text is not None and split not in ("dev", "train"):
+            raise ValueError(f"{self.name} has splits dev and train, not {split!r}")
+        rows = self.read(path)
+        if self.text is not None:
+            rows = [row for row in rows if hash_split(self.text(row)) == split]
+        return path, rows
+
+
+CORPORA: dict[str, Corpus] = {
+    "newsmtsc": Corpus(
+        "newsmtsc",
+        lambda split: f"{split}.jsonl",
+        read_newsmtsc,
+        None,
+        newsmtsc_examples,
+        lambda rows: [EvalItem(newsmtsc_document(row), {0: {"sentiment": POLARITY[row["polarity"]]}}) for row in rows],
+    ),
+    "un-quadclass": Corpus(
+        "un-quadclass",
+        lambda split: "en_annotations_quad_multiclass.tsv",
+        read_quadclass,
+        lambda row: row[0],
+        quadclass_examples,
+        lambda rows: [EvalItem(Document(sentence, []), {OVERALL: {"stance": stance}}) for sentence, stance in rows],
+    ),
+    "plover": Corpus(
+        "plover", lambda split: "PLV_train.tsv", read_plover, lambda row: row.sentence, plover_examples, plover_items
+    ),
+}
+
+
+def corpus(name: str) -> Corpus:
+    if name not in CORPORA:
+        raise ValueError(f"unknown public corpus {name!r}; known: {', '.join(CORPORA)}")
+    return CORPORA[name]
 
 
 def rows_for_run(rows: list, per_pass: int, passes: int = 1) -> list:
@@ -212,17 +378,10 @@ def training_examples(
 ) -> tuple[list[Example], dict]:
     """Examples of a public corpus's train portion for a whole run (see `rows_for_run`), and a record of
     the file for the model card."""
-    path = _path(name, data_dir, "train")
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `make data` (or set {MIRROR_SETTING}) first")
-    if name == "newsmtsc":
-        rows = read_newsmtsc(path)
-        taken = rows_for_run(rows, cap, passes)
-        examples = newsmtsc_examples(taken, window_chars)
-    else:
-        rows = [row for row in read_quadclass(path) if quadclass_split(row[0]) == "train"]
-        taken = rows_for_run(rows, cap, passes)
-        examples = quadclass_examples(taken, window_chars)
+    source = corpus(name)
+    path, rows = source.rows(data_dir, "train")
+    taken = rows_for_run(rows, cap, passes)
+    examples = source.examples(taken, window_chars)
     distinct = min(len(rows), len(taken))  # rows wrap around only after the last one
     info = {"file": str(path), "sha256": sha256_of(path), "rows": len(rows), "rows_used": distinct, "version": _version(path)}
     return examples, info
@@ -237,18 +396,7 @@ def _version(path: Path) -> str:
 
 
 def eval_items(spec: str, data_dir: Path | str = "data") -> list[EvalItem]:
-    """Evaluation items for `corpus:split` (newsmtsc:dev, un-quadclass:dev)."""
+    """Evaluation items for `corpus:split` (newsmtsc:dev, un-quadclass:dev, plover:dev)."""
     name, _, split = spec.partition(":")
-    split = split or "dev"
-    path = _path(name, data_dir, split)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `make data` (or set {MIRROR_SETTING}) first")
-    if name == "newsmtsc":
-        return [EvalItem(newsmtsc_document(row), {0: {"sentiment": POLARITY[row["polarity"]]}}) for row in read_newsmtsc(path)]
-    if split not in ("dev", "train"):
-        raise ValueError(f"un-quadclass has splits dev and train, not {split!r}")
-    return [
-        EvalItem(Document(sentence, []), {OVERALL: {"stance": stance}})
-        for sentence, stance in read_quadclass(path)
-        if quadclass_split(sentence) == split
-    ]
+    source = corpus(name)
+    return source.items(source.rows(data_dir, split or "dev")[1])

@@ -19,7 +19,16 @@ from training.catalog import Catalog
 from training.config import TrainConfig
 from training.data import count_pairs, file_sha256, load_articles
 from training.examples import Example, examples_from_articles, label_counts
-from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS, task_slices
+from training.labels import (
+    EVIDENCE_LABELS,
+    HEADS,
+    IGNORE_INDEX,
+    SENTIMENT_LABELS,
+    STANCE_LABELS,
+    TASKS,
+    output_width,
+    task_slices,
+)
 from training.modeling import ModelMeta, marker_pooled_bert_class, resolve_base_model
 from training.windows import MARK_OPEN
 
@@ -61,7 +70,9 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     record: dict[str, Any] = {"files": {}, "public_corpora": {}}
     for path in config.train_files:
         articles = load_articles(path)
-        built = examples_from_articles(articles, catalog, config.window_chars, Path(path).parent.name, config.served_windows)
+        built = examples_from_articles(
+            articles, catalog, config.window_chars, Path(path).parent.name, config.served_windows, config.evidence_windows
+        )
         built *= config.repeat_train_files * config.epochs
         examples += built
         record["files"][path] = {
@@ -84,14 +95,14 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
 
 
 def to_dataset(examples: list[Example], tokenizer, max_length: int):
-    """A tokenized `datasets.Dataset`; labels are [stance id, sentiment id] per row."""
+    """A tokenized `datasets.Dataset`; labels are one id per head (`Example.labels`) per row."""
     from datasets import Dataset
 
     dataset = Dataset.from_dict(
         {
             "target": [e.target for e in examples],
             "window": [e.window_text for e in examples],
-            "labels": [[e.stance, e.sentiment] for e in examples],
+            "labels": [e.labels for e in examples],
         }
     )
 
@@ -103,15 +114,15 @@ def to_dataset(examples: list[Example], tokenizer, max_length: int):
 
 
 def two_head_loss(logits, labels, label_smoothing: float = 0.0, weights: dict | None = None):
-    """Mean of the stance and sentiment cross-entropies, each over the rows that carry that label;
-    `weights` optionally gives each head a per-class weight tensor (see `class_weights`)."""
+    """Sum of the heads' cross-entropies (stance, sentiment, evidence), each over the rows that carry
+    that label; `weights` optionally gives a head a per-class weight tensor (see `class_weights`)."""
     import torch
 
     total = logits.new_zeros(())
     for column, (task, columns) in enumerate(task_slices().items()):
         targets = labels[:, column]
         if (targets != IGNORE_INDEX).any():
-            weight = weights[task].to(logits.device) if weights else None
+            weight = weights[task].to(logits.device) if weights and task in weights else None
             total = total + torch.nn.functional.cross_entropy(
                 logits[:, columns].float(),
                 targets,
@@ -134,7 +145,8 @@ def class_weights(examples: list[Example]) -> dict[str, list[float]]:
 
 
 def window_metrics(eval_prediction) -> dict[str, float]:
-    """Window-level macro-F1 of both heads on dev, for choosing the best epoch."""
+    """Window-level macro-F1 of every head on dev; `score`, which chooses the best pass, is the mean of
+    the answer heads' (stance and sentiment)."""
     from sklearn.metrics import f1_score
 
     logits, labels = eval_prediction.predictions, eval_prediction.label_ids
@@ -144,7 +156,8 @@ def window_metrics(eval_prediction) -> dict[str, float]:
         if mask.any():
             predicted = logits[mask][:, columns].argmax(axis=1)
             result[f"{task}_macro_f1"] = float(f1_score(labels[mask, column], predicted, average="macro"))
-    result["score"] = float(np.mean(list(result.values()))) if result else 0.0
+    answers = [value for key, value in result.items() if key.removesuffix("_macro_f1") in TASKS]
+    result["score"] = float(np.mean(answers)) if answers else 0.0
     return result
 
 
@@ -179,7 +192,9 @@ def train(config: TrainConfig) -> Path:
     dev_articles: list[dict] = []
     if config.dev_file:
         dev_articles = load_articles(config.dev_file)
-        dev_examples = examples_from_articles(dev_articles, catalog, config.window_chars, source="dev")
+        dev_examples = examples_from_articles(
+            dev_articles, catalog, config.window_chars, source="dev", evidence_windows=config.evidence_windows
+        )
         data_record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(dev_articles)}}
     logger.info(
         "training on %d examples in %d passes of %d steps (%s)",
@@ -191,7 +206,7 @@ def train(config: TrainConfig) -> Path:
 
     base = resolve_base_model(config.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    num_labels = len(STANCE_LABELS) + len(SENTIMENT_LABELS)
+    num_labels = output_width(HEADS)
     if config.pooling == "marker":
         from transformers import AutoConfig
 
@@ -261,10 +276,17 @@ def train(config: TrainConfig) -> Path:
         base_model=config.base_model,
         max_length=config.max_length,
         window_chars=config.window_chars,
+        evidence_labels=list(EVIDENCE_LABELS),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     meta.save(work)
     catalog.write(work / "catalog")
+    if dev_articles and config.calibrate:
+        from training.calibration import fit_temperatures
+
+        meta.temperatures = fit_temperatures(work, dev_articles)
+        data_record["temperatures"] = meta.temperatures
+        meta.save(work)
     (work / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     data_record["training_seconds"] = round(training_seconds, 1)
     data_record["bf16"] = bf16
@@ -306,7 +328,7 @@ def evaluate_held_out(folder: Path, config: TrainConfig, dev_articles: list[dict
 
 
 def _columns() -> list[tuple[str, str]]:
-    return [("stance", label) for label in STANCE_LABELS] + [("sentiment", label) for label in SENTIMENT_LABELS]
+    return [(task, label) for task, labels in HEADS.items() for label in labels]
 
 
 def point_current(output_root: Path, run_name: str) -> None:

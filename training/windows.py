@@ -22,11 +22,13 @@ MARK_OPEN, MARK_CLOSE = "[", "]"
 _UNMARK = str.maketrans({MARK_OPEN: "(", MARK_CLOSE: ")"})
 """Brackets already in the text ("[sic]", "[the minister]") become parentheses, so the only brackets
 the model sees are the mention markers."""
-DEFAULT_MAX_CHARS = 420
-MAX_WINDOWS_PER_PAIR = 2
-"""A pair found in the text is read through at most this many windows, the first in reading order:
-news puts the point first, and a bound keeps a long article with many pairs fast to answer. A pair
-not found in the text is read whole, chunk by chunk."""
+DEFAULT_MAX_CHARS = 200
+MAX_WINDOWS_PER_PAIR = 4
+"""Most windows one pair is read through. A pair whose party and issue meet in more sentences than
+this is read through an even spread of them (the first, the last and between), so a decisive sentence
+late in an article counts as much as the lead; the evidence head then weighs what was read."""
+MAX_WINDOWS_IN_READING_ORDER = 2
+"""Windows per pair for a model without the evidence head: the first ones in reading order, averaged."""
 MAX_OVERALL_WINDOWS = 3
 """`overall` reads the lead of the text: its first chunks."""
 OVERALL_TARGET = "overall"
@@ -140,6 +142,23 @@ def meeting_points(sentences: list[Span], party_spans: list[Span], issue_spans: 
     return [sentences[i] for i in fallback]
 
 
+def spread(items: list, limit: int) -> list:
+    """At most `limit` of `items`, evenly spaced from the first to the last, in their order."""
+    if len(items) <= limit:
+        return list(items)
+    if limit <= 1:
+        return items[:limit]
+    step = (len(items) - 1) / (limit - 1)
+    return [items[round(index * step)] for index in range(limit)]
+
+
+def pair_windows(text: str, anchors: list[Span], max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple[Span, Span]]:
+    """Every distinct (window, anchor sentence) a pair could be read through, in reading order: around
+    each anchor, or, with no anchors (the pair is not found in the text), the text chunk by chunk, since
+    a short statement ("We warned them...") is about its speaker even when the speaker is never named."""
+    return windows_around(text, sorted(anchors), max_chars) if anchors else chunk_windows(text, max_chars)
+
+
 def pair_inputs(
     text: str,
     party: str | None,
@@ -147,21 +166,19 @@ def pair_inputs(
     party_spans: list[Span],
     anchors: list[Span],
     max_chars: int = DEFAULT_MAX_CHARS,
+    limit: int = MAX_WINDOWS_PER_PAIR,
 ) -> list[ModelInput]:
-    """Model inputs for one (party, issue) pair of an article, one per window around each anchor.
-
-    With no anchors (the pair is not found in the text) the text is read whole, chunk by chunk: a short
-    statement ("We warned them...") is about its speaker even when the speaker is never named.
-    """
+    """Model inputs for one (party, issue) pair of an article: at most `limit` of its windows
+    (`pair_windows`), spread over the article, with the party's mentions marked."""
     target = describe_target(party, issue)
-    if anchors:
-        windows = windows_around(text, sorted(anchors), max_chars)[:MAX_WINDOWS_PER_PAIR]
-    else:
-        windows = chunk_windows(text, max_chars)
+    windows = spread(pair_windows(text, anchors, max_chars), limit)
     return [ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in windows]
 
 
 def overall_inputs(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[ModelInput]:
     """Model inputs for the stance and sentiment of the whole text, with no target: its lead, the first
     MAX_OVERALL_WINDOWS chunks (a single sentence or short statement is one chunk)."""
-    return pair_inputs(text, None, None, [], [], max_chars)[:MAX_OVERALL_WINDOWS]
+    target = describe_target(None, None)
+    return [
+        ModelInput(target, mark_mentions(text, window, []), window, anchor) for window, anchor in chunk_windows(text, max_chars)
+    ][:MAX_OVERALL_WINDOWS]

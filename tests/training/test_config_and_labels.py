@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 
 from training.config import TrainConfig
-from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS, label_id, task_slices
+from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS, TASKS, label_id, task_slices
 from training.modeling import ModelMeta, split_probabilities
 
 
-def test_label_maps_put_stance_then_sentiment_in_six_columns():
+def test_label_maps_put_stance_then_sentiment_then_evidence():
     assert STANCE_LABELS == ("cooperative", "pressure", "neutral")
     assert SENTIMENT_LABELS == ("positive", "neutral", "negative")
-    assert task_slices() == {"stance": slice(0, 3), "sentiment": slice(3, 6)}
+    assert task_slices() == {"stance": slice(0, 3), "sentiment": slice(3, 6), "evidence": slice(6, 8)}
+    assert task_slices(TASKS) == {"stance": slice(0, 3), "sentiment": slice(3, 6)}  # models from before the evidence head
+    assert label_id("evidence", "evidence") == 1
     assert label_id("stance", "pressure") == 1
     assert label_id("sentiment", None) == IGNORE_INDEX
     with pytest.raises(ValueError, match="unknown stance label 'hostile'"):
@@ -19,10 +21,22 @@ def test_label_maps_put_stance_then_sentiment_in_six_columns():
 
 
 def test_each_head_gets_its_own_softmax():
-    probabilities = split_probabilities(np.array([[5.0, 0.0, 0.0, 0.0, 0.0, 9.0]]))
+    probabilities = split_probabilities(np.array([[5.0, 0.0, 0.0, 0.0, 0.0, 9.0, 0.0, 3.0]]))
     assert probabilities["stance"].sum() == pytest.approx(1.0)
     assert probabilities["sentiment"].sum() == pytest.approx(1.0)
     assert probabilities["stance"].argmax() == 0 and probabilities["sentiment"].argmax() == 2
+    assert probabilities["evidence"].argmax() == 1
+    older = split_probabilities(np.array([[5.0, 0.0, 0.0, 0.0, 0.0, 9.0]]), TASKS)
+    assert set(older) == {"stance", "sentiment"}
+
+
+def test_a_temperature_softens_only_its_own_head_and_keeps_the_argmax():
+    logits = np.array([[4.0, 1.0, 0.0, 4.0, 1.0, 0.0, 0.0, 1.0]])
+    plain = split_probabilities(logits)
+    warm = split_probabilities(logits, temperatures={"stance": 2.0})
+    assert warm["stance"].argmax() == plain["stance"].argmax()
+    assert warm["stance"].max() < plain["stance"].max()
+    assert warm["sentiment"] == pytest.approx(plain["sentiment"])
 
 
 def test_model_meta_round_trips_and_rejects_foreign_label_maps(tmp_path):

@@ -32,12 +32,12 @@ def _item(stance: str, gold_evidence: list[tuple[int, int]]) -> EvalItem:
 def test_evidence_counts_as_hit_only_when_a_cited_sentence_overlaps_the_gold_span():
     items = [_item("pressure", [(0, 25)]), _item("pressure", [(0, 25)]), _item("pressure", [])]
     answers = [_answer("pressure", [(0, 25)]), _answer("pressure", [(26, 47)]), _answer("pressure", [(0, 25)])]
-    assert evidence_hit_rate(prediction_rows(items, answers)) == {"pairs": 2, "rate": 0.5}, (
+    assert evidence_hit_rate(prediction_rows(items, answers)) == {"pairs": 2, "rate": 0.5, "top_rate": 0.5}, (
         "pairs without gold evidence are not counted"
     )
     overall_only = EvalItem(Document(TEXT, []), {OVERALL: {"stance": "neutral"}})
     assert evidence_hit_rate(prediction_rows([overall_only], [_answer("neutral", [])])) is None
-    assert score_answers(items, answers, bootstrap=0)["evidence"] == {"pairs": 2, "rate": 0.5}
+    assert score_answers(items, answers, bootstrap=0)["evidence"] == {"pairs": 2, "rate": 0.5, "top_rate": 0.5}
 
 
 def test_prediction_rows_pair_gold_with_predicted_labels_and_keep_offsets_not_text():

@@ -23,10 +23,13 @@ def test_rare_classes_weigh_more_and_unlabelled_rows_do_not_count():
 
 
 def test_each_head_ignores_rows_without_its_label():
-    logits = torch.zeros((2, 6))
+    logits = torch.zeros((2, 8))
     logits[0, 0] = 5.0  # row 0: confident cooperative, right
-    labels = torch.tensor([[0, IGNORE_INDEX], [IGNORE_INDEX, IGNORE_INDEX]])
+    labels = torch.tensor([[0, IGNORE_INDEX, IGNORE_INDEX], [IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX]])
     loss = two_head_loss(logits, labels)
-    assert 0 < loss.item() < 0.02  # only row 0's stance counts; sentiment has no label in the batch
+    assert 0 < loss.item() < 0.02  # only row 0's stance counts; sentiment and evidence have no label in the batch
+    labels[1, 2] = 1  # row 1: an evidence label only; its logits say nothing, so it adds log(2)
+    assert math.isclose(two_head_loss(logits, labels).item(), loss.item() + math.log(2), rel_tol=1e-5)
+    labels[1, 2] = IGNORE_INDEX
     weighted = two_head_loss(logits, labels, weights={"stance": torch.tensor([2.0, 1.0, 1.0]), "sentiment": torch.ones(3)})
     assert math.isclose(weighted.item(), loss.item(), rel_tol=1e-5)  # a weighted mean over one row is the row

@@ -44,19 +44,31 @@ QUADCLASS_TSV = (
 )
 
 
+PLOVER_TSV = (
+    "\tsentence_id\tsentence\tmarked_sentence\tsource\ttarget\tgold_penta\tgold_root\n"
+    "0\t1\tx\t<s>The Andean bloc</s> imposed tariffs on <t>Ruritania</t> over the dispute.\ta\tb\t4\tSANCTION\n"
+    "1\t2\tx\tOn Monday <s>Freedonia </s>held talks with <t>Ruritania</t> on water.\ta\tb\t1\tCONSULT\n"
+    "2\t3\tx\t<t>Sylvania</t> was offered grain by <s>the Ruritanian government</s>.\ta\tb\t2\tAID\n"
+    "3\t4\tx\tA line without marks.\ta\tb\t2\tAID\n"
+)
+
+
 def write_upstream(folder: Path) -> Path:
     (folder / "newsmtsc").mkdir(parents=True)
     for split in ("train", "dev"):
         (folder / "newsmtsc" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in NEWSMTSC_ROWS))
     (folder / "un-quadclass").mkdir()
     (folder / "un-quadclass" / "en_annotations_quad_multiclass.tsv").write_text(QUADCLASS_TSV)
+    (folder / "plover").mkdir()
+    (folder / "plover" / "PLV_train.tsv").write_text(PLOVER_TSV)
     return folder
 
 
 def test_fetch_from_a_mirror_records_origin_and_checksums(tmp_path):
     mirror = write_upstream(tmp_path / "mirror")
     record = public.fetch(tmp_path / "data", mirror)
-    assert public.available(tmp_path / "data") == ["newsmtsc", "un-quadclass"]
+    assert public.available(tmp_path / "data") == ["newsmtsc", "un-quadclass", "plover"]
+    assert record["plover/PLV_train.tsv"]["matches_pinned"] is False  # the test file is not the upstream one
     entry = record["newsmtsc/train.jsonl"]
     assert entry["origin"].startswith("mirror:") and len(entry["sha256"]) == 64
     assert entry["matches_pinned"] is False, "a mirror may hold a subset: taken as it is, and said so"
@@ -139,3 +151,53 @@ def test_passes_take_fresh_rows_before_repeating_any():
     assert public.rows_for_run(rows[:3], per_pass=4, passes=2) == [0, 1, 2, 0, 1, 2]
     assert public.rows_for_run(rows, per_pass=0, passes=2) == rows + rows
     assert public.rows_for_run([], per_pass=4, passes=2) == []
+
+
+def test_plover_rows_keep_the_marked_actors_as_offsets_into_the_clean_sentence(tmp_path):
+    path = tmp_path / "PLV_train.tsv"
+    path.write_text(PLOVER_TSV)
+    rows = public.read_plover(path)
+    assert len(rows) == 3  # the row without marks is dropped
+    first, second, third = rows
+    assert first.sentence == "The Andean bloc imposed tariffs on Ruritania over the dispute."
+    assert (first.source, first.target) == ("The Andean bloc", "Ruritania")
+    assert first.sentence[slice(*first.target_span)] == "Ruritania"
+    assert second.source == "Freedonia" and second.sentence.startswith("On Monday Freedonia held")  # tag spaces trimmed
+    assert (third.source, third.target) == ("the Ruritanian government", "Sylvania")
+
+
+def test_plover_pairs_give_the_acted_upon_party_neutral_only_for_one_sided_events(tmp_path):
+    path = tmp_path / "PLV_train.tsv"
+    path.write_text(PLOVER_TSV)
+    sanction, talks, aid = (public.plover_pairs(row) for row in public.read_plover(path))
+    assert [(r.party, r.issue, stance, role) for r, stance, role in sanction] == [
+        ("The Andean bloc", "Ruritania", "pressure", "agent"),
+        ("Ruritania", "The Andean bloc", "neutral", "acted-upon"),
+    ]
+    assert [(stance, role) for _, stance, role in talks] == [("cooperative", "agent")]  # talks are mutual: no reverse pair
+    assert [(stance, role) for _, stance, role in aid] == [("cooperative", "agent"), ("neutral", "acted-upon")]
+    examples = public.plover_examples(public.read_plover(path), window_chars=200)
+    assert [STANCE_LABELS[e.stance] for e in examples] == ["pressure", "neutral", "cooperative", "cooperative", "neutral"]
+    assert examples[1].target == "Ruritania on The Andean bloc"
+    assert f"{MARK_OPEN}Ruritania{MARK_CLOSE}" in examples[1].window_text  # the asked party is the one marked
+    assert all(e.sentiment == IGNORE_INDEX and e.evidence == IGNORE_INDEX for e in examples)
+
+
+def test_plover_dev_items_mark_roles_and_never_overlap_training(tmp_path):
+    folder = tmp_path / "data" / "plover"
+    folder.mkdir(parents=True)
+    lines = [
+        f"{i}\t{i}\tx\t<s>Country {i}</s> threatened <t>its neighbour {i}</t> with a blockade.\ta\tb\t3\tTHREATEN\n"
+        for i in range(300)
+    ]
+    (folder / "PLV_train.tsv").write_text(PLOVER_TSV.splitlines(keepends=True)[0] + "".join(lines))
+    items = public.eval_items("plover:dev", tmp_path / "data")
+    trained = {
+        e.window_text.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
+        for e in public.training_examples("plover", tmp_path / "data", 200)[0]
+    }
+    assert 0.08 < len(items) / 300 < 0.22
+    assert not {item.document.text for item in items} & trained
+    assert items[0].roles == {0: "agent", 1: "acted-upon"}
+    assert items[0].gold == {0: {"stance": "pressure"}, 1: {"stance": "neutral"}}
+    assert items[0].document.pairs[0].spans == [(0, items[0].document.text.index(" threatened"))]

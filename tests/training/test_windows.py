@@ -70,11 +70,27 @@ def test_meeting_points_prefer_sentences_with_both_party_and_issue():
     assert meeting_points(sentences, [], []) == []
 
 
-def test_a_pair_is_read_through_at_most_two_windows_in_reading_order():
+def test_a_pair_is_read_through_a_bounded_spread_of_the_article_not_only_its_lead():
     from training.windows import MAX_WINDOWS_PER_PAIR
 
     text = " ".join(f"Kenya signed accord number {i} on trade with its neighbours in the region." for i in range(30))
     anchors = [(m, m + 5) for m in range(len(text)) if text.startswith("Kenya", m)]
     inputs = pair_inputs(text, "Kenya", "trade", anchors, list(reversed(anchors)), max_chars=100)
-    assert len(inputs) == MAX_WINDOWS_PER_PAIR == 2
-    assert [m.anchor[0] for m in inputs] == sorted(m.anchor[0] for m in inputs) and inputs[0].anchor[0] == 0
+    assert len(inputs) == MAX_WINDOWS_PER_PAIR
+    starts = [m.anchor[0] for m in inputs]
+    assert starts == sorted(starts) and starts[0] == 0 and starts[-1] == anchors[-1][0]  # the last meeting is read too
+
+
+def test_spread_keeps_order_and_both_ends():
+    from training.windows import spread
+
+    assert spread(list(range(10)), 4) == [0, 3, 6, 9]
+    assert spread([1, 2], 4) == [1, 2]
+    assert spread(list(range(5)), 1) == [0]
+
+
+def test_a_pair_not_found_reads_a_bounded_number_of_chunks():
+    from training.windows import MAX_WINDOWS_PER_PAIR
+
+    text = " ".join(f"Sentence {i} says nothing about anyone in particular here." for i in range(200))
+    assert len(pair_inputs(text, "Chile", "copper", [], [], max_chars=100)) == MAX_WINDOWS_PER_PAIR
