@@ -86,6 +86,7 @@ class Evidence(BaseModel):
     start: int
     end: int
     text: str
+    weight: float = Field(description="share of the pair's answer this window carries; the list is heaviest first")
     stance: Score
 
 

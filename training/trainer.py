@@ -90,6 +90,7 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
         record["public_corpora"][name] = {**info, "examples": len(built)}
     if config.public_corpora == "auto" and not names:
         record["public_corpora_note"] = f"no public corpus found in {config.data_dir}/: trained on the bundled corpus alone"
+        logger.warning("%s; run `make data` first for the full recipe", record["public_corpora_note"])
     record["label_counts"] = label_counts(examples)
     return examples, record
 
