@@ -88,5 +88,5 @@ def test_many_pairs_that_never_occur_cost_one_window_each(tiny_model):
 def test_the_oracle_reader_reads_only_the_pinned_evidence(tiny_model):
     predictor = Predictor.from_folder(tiny_model, reader="oracle")
     start = TEXT.index("Tokyo later")
-    plan = predictor.plan(Document(TEXT * 3, [PairRequest("Japan", "North Korea", evidence=[(start, len(TEXT))])]))
+    plan = predictor.plan(Document(" ".join([TEXT] * 3), [PairRequest("Japan", "North Korea", evidence=[(start, len(TEXT))])]))
     assert [m.anchor for m in plan.pairs[0].inputs] == [(start, len(TEXT))]
