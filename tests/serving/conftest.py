@@ -16,7 +16,14 @@ from serving.settings import Settings
 
 
 def settings_for(model, **overrides) -> Settings:
-    values = {"model_dir": str(model), "max_body_bytes": 20_000, "max_pairs": 5, "max_documents": 3, "threads": 1}
+    values = {
+        "model_dir": str(model),
+        "max_body_bytes": 20_000,
+        "max_pairs": 5,
+        "max_documents": 3,
+        "threads": 1,
+        "allowed_hosts": ["testserver", "127.0.0.1", "localhost"],  # TestClient sends Host: testserver
+    }
     values.update(overrides)
     return Settings(**values)
 
