@@ -83,7 +83,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
 
 
-def uvicorn_config(app, settings: Settings, host: str | None = None, port: int | None = None) -> uvicorn.Config:
+def uvicorn_config(
+    app, settings: Settings, host: str | None = None, port: int | None = None, log_level: str = "info"
+) -> uvicorn.Config:
     """The server configuration: connection limit, keep-alive, and the guarded protocol."""
     protocol = type(
         "ConfiguredGuardedHttpProtocol",
@@ -97,6 +99,6 @@ def uvicorn_config(app, settings: Settings, host: str | None = None, port: int |
         http=protocol,
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=5,
-        log_level="info",
+        log_level=log_level,
         access_log=settings.access_log,
     )
