@@ -15,7 +15,23 @@ from hypothesis import strategies as st
 from tests.serving.conftest import settings_for
 
 STANCES, SENTIMENTS = {"cooperative", "pressure", "neutral"}, {"positive", "neutral", "negative"}
-WORDS = ["Japan", "Russia", "Kenya", "the Kremlin", "Tokyo", "sanctions", "trade", "talks", "🙂", "é", " ", "\n", ".", "", "x" * 120]
+WORDS = [
+    "Japan",
+    "Russia",
+    "Kenya",
+    "the Kremlin",
+    "Tokyo",
+    "sanctions",
+    "trade",
+    "talks",
+    "🙂",
+    "é",
+    " ",
+    "\n",
+    ".",
+    "",
+    "x" * 120,
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
