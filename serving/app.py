@@ -162,6 +162,23 @@ class MetricsMiddleware:
             self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 
 
+def document_auth_only_when_required(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI describes this server: without API keys no route requires the bearer scheme."""
+    if settings.api_keys:
+        return
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.pop("security", None)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> FastAPI:
     """Build the app. A `predictor` may be injected (tests); otherwise it loads from `settings.model_dir`."""
     settings = settings or Settings()
@@ -201,6 +218,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.include_router(predict.router)
     app.include_router(meta.router)
     app.include_router(web.router)
+    document_auth_only_when_required(app, settings)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, timeout_s=settings.read_timeout_s)
     hosts = settings.trusted_hosts()
     if hosts is not None:

@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 
 from training.predictor import Document, PairRequest
 
-Span = tuple[StrictInt, StrictInt]
+Offset = Annotated[StrictInt, Field(ge=0)]
+Span = tuple[Offset, Offset]
 MAX_NAME_CHARS = 100
 """Longest party, issue or alias accepted. The model reads "<party> on <issue>" before the window, so a
 longer target would leave it nothing of the text (and past the model's length the tokenizer fails);

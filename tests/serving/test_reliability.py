@@ -332,10 +332,17 @@ def test_7_a_body_that_is_not_utf8_json_is_bad_json(client):
     assert response.status_code == 400 and response.json()["error"]["code"] == "bad_json"
 
 
-def test_7_openapi_documents_every_error_in_the_error_shape_and_the_bearer_scheme(client):
+def test_7_openapi_documents_the_bearer_scheme_when_keys_are_set(tiny_model, client):
+    with TestClient(create_app(settings_for(tiny_model, api_keys=["k1"]))) as keyed:
+        spec = keyed.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert spec["paths"]["/v1/predict"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"], "no keys: no auth"
+
+
+def test_7_openapi_documents_every_error_in_the_error_shape(client):
     spec = client.get("/openapi.json").json()
     assert "HTTPValidationError" not in spec["components"]["schemas"]
-    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     for path in ("/v1/predict", "/v1/predict/batch"):
         responses = spec["paths"][path]["post"]["responses"]
         assert {"400", "401", "408", "413", "422", "500", "503"} <= set(responses)
