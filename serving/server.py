@@ -53,6 +53,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        if self.transport.is_closing():  # refused above: the request must not reach the app
+            return
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
