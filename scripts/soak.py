@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     command = [sys.executable, "-m", "training.cli", "serve", "--model", model, "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600  # a loaded machine can take minutes to import and load
         while time.monotonic() < deadline:
             if server.poll() is not None:
                 print(f"soak: the server exited: {server.stderr.read()[-2000:]}", file=sys.stderr)
