@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install data corpus train eval eval-public export serve bench test lint format
+.PHONY: help install data corpus train eval eval-public export serve bench soak test lint format
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,13 +60,17 @@ serve: install ## train a model if there is none (public corpora first), then se
 bench: install ## benchmarks -> reports/bench/*.json and the README table
 	$(BIN)/python -m serving.bench --model $(MODEL) --output reports/bench
 
+SOAK_SECONDS ?= 300
+soak: install ## serve on 127.0.0.1 under good, huge and hostile traffic for SOAK_SECONDS -> reports/soak/soak.json
+	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS) $(if $(wildcard $(MODEL)/stanceline.json),--model $(MODEL),)
+
 test: install ## run the test suite (tiny models, no download; browser test where Chromium is installed)
 	$(BIN)/python -m pytest -q
 
 lint: install ## ruff check and format check
-	$(BIN)/ruff check training serving tests
-	$(BIN)/ruff format --check training serving tests
+	$(BIN)/ruff check training serving tests scripts
+	$(BIN)/ruff format --check training serving tests scripts
 
 format: install ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix training serving tests
-	$(BIN)/ruff format training serving tests
+	$(BIN)/ruff check --fix training serving tests scripts
+	$(BIN)/ruff format training serving tests scripts

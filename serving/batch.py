@@ -9,6 +9,7 @@ interrupted run never leaves a half-written output file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from pydantic import ValidationError
 from serving.errors import describe_validation
 from serving.schemas import BatchDocument
 from training.predictor import PredictionInputError, Predictor
+
+logger = logging.getLogger(__name__)
 
 
 def parse_line(line: str, line_number: int) -> tuple[BatchDocument | None, dict[str, Any] | None]:
@@ -42,21 +45,26 @@ def parse_line(line: str, line_number: int) -> tuple[BatchDocument | None, dict[
 
 
 def _answer_chunk(predictor: Predictor, chunk: list[tuple[int, BatchDocument]]) -> list[dict[str, Any]]:
+    """Answers for a chunk of lines in one model pass; if anything fails, line by line, so only the guilty
+    line gets an error object and the run goes on."""
     try:
         answers = predictor.predict([document.to_document() for _, document in chunk])
         return [{"id": document.id, **answer} for (_, document), answer in zip(chunk, answers, strict=True)]
-    except PredictionInputError:
-        if len(chunk) == 1:
-            raise
-        return [item for single in chunk for item in _answer_one(predictor, single)]
+    except Exception:
+        return [_answer_one(predictor, item) for item in chunk]
 
 
-def _answer_one(predictor: Predictor, item: tuple[int, BatchDocument]) -> list[dict[str, Any]]:
+def _answer_one(predictor: Predictor, item: tuple[int, BatchDocument]) -> dict[str, Any]:
     line_number, document = item
     try:
-        return _answer_chunk(predictor, [item])
+        (answer,) = predictor.predict([document.to_document()])
+        return {"id": document.id, **answer}
     except PredictionInputError as error:
-        return [{"id": document.id, "line": line_number, "error": {"code": "invalid_request", "message": str(error)}}]
+        return {"id": document.id, "line": line_number, "error": {"code": "invalid_request", "message": str(error)}}
+    except Exception as error:
+        logger.exception("line %d: the model failed", line_number)
+        message = f"the model failed on this line: {type(error).__name__}: {error}"
+        return {"id": document.id, "line": line_number, "error": {"code": "internal", "message": message}}
 
 
 def predict_file(
@@ -66,7 +74,9 @@ def predict_file(
 
     if not input_path.exists():
         raise FileNotFoundError(f"input file {input_path} does not exist")
-    predictor = Predictor.from_folder(model, backend=backend)
+    from serving.app import load_model
+
+    predictor = load_model(model, backend=backend)
     lines = input_path.read_text(encoding="utf-8").splitlines()
     output_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = output_path.with_name(f".{output_path.name}.part")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from serving.batching import BatchQueue
 from serving.errors import ServiceError
@@ -36,12 +37,31 @@ async def get_predictor(request: Request) -> Predictor:
     return predictor
 
 
-async def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+BEARER = HTTPBearer(auto_error=False, description="an API key from STANCELINE_API_KEYS, when the server sets any")
+"""Declares the bearer scheme in the OpenAPI; the check itself is `require_api_key`."""
+
+
+def key_matches(token: str, keys: list[str]) -> bool:
+    """Constant-time comparison as bytes. Header values arrive decoded as latin-1, so `token` is encoded
+    back to the bytes the client sent; keys are compared as UTF-8. (`hmac.compare_digest` on str
+    raises TypeError for non-ASCII text, which was a 500.)"""
+    sent = token.encode("latin-1", errors="replace")
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(sent, key.encode("utf-8"))
+    return matched
+
+
+async def require_api_key(
+    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+) -> None:
     """When API keys are configured, the request must carry `Authorization: Bearer <key>`."""
     if not settings.api_keys:
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), key) for key in settings.api_keys):
+    if scheme.lower() != "bearer" or not key_matches(token.strip(), settings.api_keys):
         raise ServiceError("unauthorized", "missing or invalid API key: send Authorization: Bearer <key>")
 
 

@@ -15,25 +15,32 @@ logger = logging.getLogger(__name__)
 
 STATUS = {
     "bad_json": 400,
+    "host_not_allowed": 400,
     "unauthorized": 401,
     "not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "payload_too_large": 413,
     "invalid_request": 422,
     "too_many_items": 422,
-    "overloaded": 503,
-    "not_ready": 503,
+    "headers_too_large": 431,
     "internal": 500,
+    "overloaded": 503,
+    "timeout": 503,
+    "not_ready": 503,
 }
+DEFAULT_RETRY_AFTER_S = 1
 
 
 class ServiceError(Exception):
     """Anything the service refuses or fails, with a stable machine-readable code."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+        """Seconds a client should wait before retrying (sent as Retry-After with every 503)."""
 
     @property
     def status(self) -> int:
@@ -44,9 +51,20 @@ def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
 
-def error_response(error: ServiceError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.code == "unauthorized" else None
-    return JSONResponse(error_body(error.code, error.message), status_code=error.status, headers=headers)
+def error_headers(error: ServiceError) -> dict[str, str]:
+    """Headers that tell a client what to do next: how to authenticate, when to retry."""
+    headers = {}
+    if error.code == "unauthorized":
+        headers["WWW-Authenticate"] = "Bearer"
+    if error.status == 503:
+        headers["Retry-After"] = str(max(1, error.retry_after or DEFAULT_RETRY_AFTER_S))
+    return headers
+
+
+def error_response(error: ServiceError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        error_body(error.code, error.message), status_code=error.status, headers={**error_headers(error), **(headers or {})}
+    )
 
 
 def describe_validation(errors: list[dict]) -> str:
@@ -76,8 +94,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "invalid_request")
-        return JSONResponse(error_body(code, str(error.detail)), status_code=error.status_code)
+        # Raised by the framework itself: unknown route, wrong method (its Allow header is kept), and
+        # a body FastAPI could not decode (not UTF-8, not JSON), which is the documented bad_json.
+        code = {400: "bad_json", 404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "invalid_request")
+        message = str(error.detail)
+        if code == "bad_json":
+            message = f"request body is not valid UTF-8 JSON ({message})"
+        elif code == "method_not_allowed":
+            message = f"method not allowed; allowed: {(error.headers or {}).get('Allow', 'see /docs')}"
+        return JSONResponse(error_body(code, message), status_code=error.status_code, headers=dict(error.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -31,3 +31,10 @@ class Metrics:
             registry=self.registry,
         )
         self.queue_depth = Gauge("stanceline_queue_depth", "documents waiting for the model", registry=self.registry)
+        self.queued_windows = Gauge("stanceline_queued_windows", "model windows waiting in the queue", registry=self.registry)
+        self.shed = Counter(
+            "stanceline_shed_requests",
+            "requests refused with 503 by reason: documents, planning, windows (queue full) or timeout",
+            ["reason"],
+            registry=self.registry,
+        )

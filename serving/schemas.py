@@ -8,15 +8,59 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 
 from training.predictor import Document, PairRequest
 
-Span = tuple[StrictInt, StrictInt]
+Offset = Annotated[StrictInt, Field(ge=0)]
+Span = tuple[Offset, Offset]
+MAX_NAME_CHARS = 100
+"""Longest party, issue or alias accepted. The model reads "<party> on <issue>" before the window, so a
+longer target would leave it nothing of the text (and past the model's length the tokenizer fails);
+the predictor also checks the target against the model's own length."""
+MAX_ALIASES_PER_NAME = 20
+MAX_SPANS_PER_PAIR = 64
+MAX_ALIAS_ENTRIES = 64
+Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code, see the README's error table")
+    message: str = Field(description="what is wrong and how to fix it")
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorDetail
+
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
+ERROR_DESCRIPTIONS = {
+    400: "malformed JSON (bad_json) or a Host header not allowed (host_not_allowed)",
+    401: "missing or wrong API key (unauthorized)",
+    408: "request body not received in time (request_timeout)",
+    413: "body over the size limit (payload_too_large)",
+    422: "invalid fields (invalid_request), or too many pairs, documents or model windows (too_many_items)",
+    500: "the model failed on this request (internal)",
+    503: "overloaded, not answered in time, or still loading (overloaded, timeout, not_ready)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` for the given error statuses, all in the ErrorResponse shape."""
+    responses: dict[int | str, dict] = {}
+    for status in statuses:
+        responses[status] = {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[status]}
+        if status == 503:
+            responses[status]["headers"] = RETRY_AFTER
+    return responses
 
 
 class PairIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    party: Annotated[StrictStr, Field(min_length=1, description="country, government, leader or organisation")]
-    issue: StrictStr | None = Field(None, description="topic or other party; null: the party alone")
-    spans: list[Span] | None = Field(None, description="character offsets pinning the party's mentions")
+    party: Annotated[Name, Field(description="country, government, leader or organisation")]
+    issue: Annotated[Name, Field(description="topic or other party; null: the party alone")] | None = None
+    spans: Annotated[list[Span], Field(max_length=MAX_SPANS_PER_PAIR)] | None = Field(
+        None, description="character offsets pinning the party's mentions"
+    )
 
     @field_validator("party")
     @classmethod
@@ -41,7 +85,10 @@ class PredictRequest(BaseModel):
 
     text: Annotated[StrictStr, Field(min_length=1, description="the article or statement")]
     pairs: list[PairIn] | None = Field(None, description="null: detect pairs; []: only `overall`")
-    aliases: dict[StrictStr, list[StrictStr]] | None = Field(None, description="extra names per party")
+    aliases: (
+        Annotated[dict[Name, Annotated[list[Name], Field(max_length=MAX_ALIASES_PER_NAME)]], Field(max_length=MAX_ALIAS_ENTRIES)]
+        | None
+    ) = Field(None, description="extra names per party (or issue)")
 
     @field_validator("text")
     @classmethod
@@ -56,6 +103,8 @@ class PredictRequest(BaseModel):
             for start, end in pair.spans or []:
                 if not 0 <= start < end <= len(self.text):
                     raise ValueError(f"pairs[{index}].spans: [{start}, {end}] is outside the text (length {len(self.text)})")
+                if not self.text[start:end].strip():
+                    raise ValueError(f"pairs[{index}].spans: [{start}, {end}] covers only whitespace; pin a mention's words")
         return self
 
     def to_document(self) -> Document:

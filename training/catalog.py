@@ -8,12 +8,17 @@ with, which makes the folder self-contained.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 DEFAULT_CATALOG_DIR = Path(__file__).resolve().parent.parent / "datasets" / "catalog"
 Span = tuple[int, int]
+PATTERN_CACHE_SIZE = 512
+"""Compiled party patterns kept (least recently used dropped first): party names come from requests, so
+an unbounded cache grew with every new name a client sent."""
 
 _STOPWORDS = {
     "a",
@@ -84,7 +89,8 @@ class Catalog:
     parties: dict[str, list[str]]
     party_kinds: dict[str, str]
     issues: dict[str, list[str]]
-    _pattern_cache: dict[tuple[str, tuple[str, ...]], re.Pattern[str]] = field(default_factory=dict, repr=False)
+    _pattern_cache: OrderedDict[str, re.Pattern[str]] = field(default_factory=OrderedDict, repr=False, compare=False)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def load(cls, directory: Path | str = DEFAULT_CATALOG_DIR) -> Catalog:
@@ -111,12 +117,26 @@ class Catalog:
         canonical = self.canonical_party(party)
         return [party, canonical, *self.parties.get(canonical, []), *extra_aliases]
 
+    def _compile_party(self, party: str, extra_aliases: tuple[str, ...]) -> re.Pattern[str]:
+        names = [name for name in self.party_names(party, extra_aliases) if name.strip()]
+        return re.compile(rf"(?<![\w.])(?:{_alternation(names)})(?:'s)?(?![\w])")
+
     def _party_pattern(self, party: str, extra_aliases: tuple[str, ...]) -> re.Pattern[str]:
-        key = (party, extra_aliases)
-        if key not in self._pattern_cache:
-            names = [name for name in self.party_names(party, extra_aliases) if name.strip()]
-            self._pattern_cache[key] = re.compile(rf"(?<![\w.])(?:{_alternation(names)})(?:'s)?(?![\w])")
-        return self._pattern_cache[key]
+        """The party's pattern, kept in a bounded LRU. With request aliases it is compiled for this call
+        only: aliases are per request, and keeping them would grow the process with every request."""
+        if extra_aliases:
+            return self._compile_party(party, extra_aliases)
+        with self._cache_lock:
+            pattern = self._pattern_cache.get(party)
+            if pattern is not None:
+                self._pattern_cache.move_to_end(party)
+                return pattern
+        pattern = self._compile_party(party, ())
+        with self._cache_lock:
+            self._pattern_cache[party] = pattern
+            while len(self._pattern_cache) > PATTERN_CACHE_SIZE:
+                self._pattern_cache.popitem(last=False)
+        return pattern
 
     def find_party(self, text: str, party: str, extra_aliases: list[str] | tuple[str, ...] = ()) -> list[Span]:
         """Character spans where `party` (or anything standing for it) is mentioned."""
@@ -164,9 +184,13 @@ class Catalog:
             return self.find_party(text, issue, extra_aliases)
         spans: list[Span] = self._keyword_spans(text, self.issue_keywords(issue))
         stems = set(content_words(issue))
+        matches: dict[str, bool] = {}  # per call: each distinct word is stemmed once (a long text repeats words)
         for match in re.finditer(r"[A-Za-z][A-Za-z'\-]*", text):
-            word_stem = _stem(match.group())
-            if word_stem in stems or any(len(stem) >= 5 and word_stem.startswith(stem) for stem in stems):
+            word = match.group()
+            if word not in matches:
+                word_stem = _stem(word)
+                matches[word] = word_stem in stems or any(len(stem) >= 5 and word_stem.startswith(stem) for stem in stems)
+            if matches[word]:
                 spans.append(match.span())
         return sorted(set(spans))
 

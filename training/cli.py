@@ -122,18 +122,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from serving.app import create_app
+    from serving.app import create_app, load_predictor
+    from serving.server import uvicorn_config
     from serving.settings import Settings
 
-    overrides = {k: v for k, v in {"model_dir": args.model, "backend": args.backend}.items() if v}
+    overrides = {k: v for k, v in {"model_dir": args.model, "backend": args.backend, "host": args.host}.items() if v}
     settings = Settings(**overrides)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level="info",
-        access_log=settings.access_log,
-    )
+    predictor = load_predictor(settings)  # before the server starts: a bad model folder is one line, not a traceback
+    uvicorn.Server(uvicorn_config(create_app(settings, predictor), settings, port=args.port)).run()
     return 0
 
 

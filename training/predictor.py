@@ -174,6 +174,15 @@ class Predictor:
                     raise PredictionInputError(
                         f"span [{start}, {end}] of party {request.party!r} is outside the text (length {len(text)})"
                     )
+                if not any(s < end and e > start for s, e in sentences):  # whitespace between sentences: no window
+                    raise PredictionInputError(f"span [{start}, {end}] of party {request.party!r} covers only whitespace")
+            # The target is read before the window; past the model's length the tokenizer cannot truncate.
+            target_tokens = len(self.classifier.tokenizer.tokenize(describe_target(request.party, request.issue)))
+            if target_tokens > self.meta.max_length // 2:
+                raise PredictionInputError(
+                    f"party and issue of {request.party[:40]!r} take {target_tokens} tokens; this model reads at most "
+                    f"{self.meta.max_length // 2} for them: shorten the names"
+                )
             party_spans, anchors = locate_pair(self.catalog, text, sentences, request, document.aliases)
             if self.reader == "oracle" and request.evidence:
                 windows = windows_around(text, sorted(request.evidence), window_chars)

@@ -9,19 +9,31 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.deps import AuthDep, PredictorDep
+from serving.schemas import RETRY_AFTER, error_responses
 from training.modeling import describe
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/health", summary="200 once a model is loaded and warm, else 503")
+@router.get(
+    "/health",
+    summary="200 once a model is loaded and warm and its batching worker runs, else 503",
+    responses={503: {"description": "still loading, or the batching worker stopped", "headers": RETRY_AFTER}},
+)
 async def health(request: Request) -> JSONResponse:
-    if getattr(request.app.state, "ready", False):
-        return JSONResponse({"status": "ok", "model": request.app.state.predictor.model_info()})
-    return JSONResponse({"status": "loading"}, status_code=503)
+    if not getattr(request.app.state, "ready", False):
+        return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "5"})
+    if not request.app.state.queue.running:
+        return JSONResponse({"status": "worker stopped"}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"status": "ok", "model": request.app.state.predictor.model_info()})
 
 
-@router.get("/v1/model", summary="The served model: labels, base model, training data, metrics", dependencies=[AuthDep])
+@router.get(
+    "/v1/model",
+    summary="The served model: labels, base model, training data, metrics",
+    dependencies=[AuthDep],
+    responses=error_responses(400, 401, 503),
+)
 async def model(predictor: PredictorDep) -> dict:
     info = describe(Path(predictor.classifier.folder))
     meta = info["meta"]

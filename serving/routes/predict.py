@@ -6,10 +6,12 @@ from fastapi import APIRouter
 
 from serving.deps import AuthDep, QueueDep, SettingsDep
 from serving.errors import ServiceError
-from serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
+from serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse, error_responses
 from serving.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["predict"], dependencies=[AuthDep])
+router = APIRouter(
+    prefix="/v1", tags=["predict"], dependencies=[AuthDep], responses=error_responses(400, 401, 408, 413, 422, 500, 503)
+)
 
 
 def check_limits(request: PredictRequest, settings: Settings, where: str = "") -> None:

@@ -12,11 +12,19 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
+from serving.server import uvicorn_config
 from serving.settings import Settings
 
 
 def settings_for(model, **overrides) -> Settings:
-    values = {"model_dir": str(model), "max_body_bytes": 20_000, "max_pairs": 5, "max_documents": 3, "threads": 1}
+    values = {
+        "model_dir": str(model),
+        "max_body_bytes": 20_000,
+        "max_pairs": 5,
+        "max_documents": 3,
+        "threads": 1,
+        "allowed_hosts": ["testserver", "127.0.0.1", "localhost"],  # TestClient sends Host: testserver
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -27,17 +35,12 @@ def client(tiny_model):
         yield test_client
 
 
-@pytest.fixture(scope="module")
-def live_server(tiny_model):
-    """The app served by uvicorn on a free localhost port, for concurrency and browser tests."""
+def start_server(settings: Settings) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """The app served as `stanceline serve` does (guarded protocol, limits) on a free localhost port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings_for(tiny_model, max_body_bytes=2_000_000)), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -45,12 +48,17 @@ def live_server(tiny_model):
     while time.time() < deadline:
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
+                return url, server, thread
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    else:
-        raise RuntimeError("server did not become healthy")
+    raise RuntimeError("server did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def live_server(tiny_model):
+    """The app served by uvicorn on a free localhost port, for concurrency and browser tests."""
+    url, server, thread = start_server(settings_for(tiny_model, max_body_bytes=2_000_000, access_log=False))
     yield url
     server.should_exit = True
     thread.join(timeout=10)

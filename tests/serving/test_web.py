@@ -70,3 +70,20 @@ def test_an_empty_article_gets_a_clear_message(browser, live_server):
     browser.get(live_server + "/")
     browser.find_element(By.ID, "analyse").click()
     assert "Paste or upload an article first" in browser.find_element(By.ID, "status").text
+
+
+def test_evidence_after_emoji_is_highlighted_on_the_right_characters(browser, live_server):
+    """The API counts code points; the page must not count UTF-16 units (an emoji is two of them)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    article = "Flags 🇯🇵 and faces 🙂🌏 filled the feeds. " + ARTICLE
+    browser.get(live_server + "/")
+    # ChromeDriver cannot type characters outside the BMP, so the article is set as the page's own value.
+    browser.execute_script("document.getElementById('text').value = arguments[0];", article)
+    browser.find_element(By.ID, "analyse").click()
+    WebDriverWait(browser, 30).until(until.presence_of_element_located((By.CSS_SELECTOR, "#article mark")))
+    marks = [mark.text for mark in browser.find_elements(By.CSS_SELECTOR, "#article mark")]
+    assert "Japan demanded that North Korea halt its missile launches." in marks, marks
+    assert browser.find_element(By.ID, "article").text == article

@@ -35,3 +35,18 @@ def test_issues_match_leniently():
 
 def test_canonical_party_resolves_aliases():
     assert Catalog.load().canonical_party("the Kremlin") == "Russia"
+
+
+def test_compiled_patterns_are_bounded_and_request_aliases_are_not_kept():
+    from training.catalog import PATTERN_CACHE_SIZE
+
+    catalog = Catalog.load()
+    text = "Minister Okonkwo rejected the plan of Party 7."
+    for index in range(PATTERN_CACHE_SIZE + 200):
+        catalog.find_party(text, f"Party {index}")
+    assert len(catalog._pattern_cache) == PATTERN_CACHE_SIZE
+    assert catalog.find_party(text, "Party 7") == [(38, 45)], "an evicted pattern is compiled again"
+    before = dict(catalog._pattern_cache)
+    for index in range(100):
+        assert catalog.find_party(text, "Nigeria", [f"Okonkwo{index}", "Okonkwo"]) == [(9, 16)]
+    assert catalog._pattern_cache.keys() == before.keys()
