@@ -86,7 +86,9 @@ def test_1_a_request_over_the_window_limit_gets_422_naming_the_limit(tiny_model)
 
 def test_1_the_queue_sheds_by_queued_windows_with_retry_after(predictor):
     async def scenario() -> None:
-        queue, classifier = gated_queue(predictor, max_queued_windows=16, max_request_windows=16)
+        heavy_windows = len(predictor.plan(heavy_document(5)).model_inputs)
+        assert heavy_windows > 8
+        queue, classifier = gated_queue(predictor, max_queued_windows=heavy_windows + 8, max_request_windows=heavy_windows)
         await queue.start()
         heavy = asyncio.create_task(queue.predict([heavy_document(5)]))
         await asyncio.sleep(0.3)
