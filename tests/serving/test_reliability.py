@@ -62,6 +62,14 @@ def gated_queue(predictor: Predictor, **limits) -> tuple[BatchQueue, GatedClassi
     return queue, classifier
 
 
+async def until(condition, timeout: float = 30.0) -> None:
+    """Wait for `condition()` (planning runs in threads: on a loaded machine it takes a while)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the queue"
+        await asyncio.sleep(0.02)
+
+
 def heavy_document(pairs: int = 5) -> Document:
     return Document(LONG_TEXT, [PairRequest(f"Country number {i}", "talks") for i in range(pairs)])
 
@@ -91,13 +99,12 @@ def test_1_the_queue_sheds_by_queued_windows_with_retry_after(predictor):
         queue, classifier = gated_queue(predictor, max_queued_windows=heavy_windows + 8, max_request_windows=heavy_windows)
         await queue.start()
         heavy = asyncio.create_task(queue.predict([heavy_document(5)]))
-        await asyncio.sleep(0.3)
-        assert queue.queued_windows > 8
+        await until(lambda: queue.queued_windows > 8)
         with pytest.raises(ServiceError) as refused:
             await queue.predict([heavy_document(5)])
         assert refused.value.code == "overloaded" and refused.value.retry_after >= 1
         small = asyncio.create_task(queue.predict([small_document()]))  # a small one still fits
-        await asyncio.sleep(0.2)
+        await until(lambda: len(queue._active) == 2)
         classifier.gate.set()
         assert (await small)[0]["results"][0]["party"] == "Japan"
         assert len(await heavy) == 1
@@ -117,9 +124,9 @@ def test_1_a_small_request_is_answered_before_a_heavy_one_queued_earlier(predict
             finished.append(name)
 
         heavy = asyncio.create_task(run("heavy", heavy_document(12)))
-        await asyncio.sleep(0.3)
+        await until(lambda: len(queue._active) == 1)
         small = asyncio.create_task(run("small", small_document()))
-        await asyncio.sleep(0.2)
+        await until(lambda: len(queue._active) == 2)
         classifier.gate.set()
         await asyncio.gather(heavy, small)
         assert finished == ["small", "heavy"]
@@ -139,9 +146,10 @@ def test_1_a_request_past_its_deadline_gets_503_and_leaves_the_queue(predictor):
             await queue.predict([heavy_document(3)])
         assert late.value.code == "timeout" and late.value.status == 503
         assert "STANCELINE_REQUEST_TIMEOUT_S" in late.value.message
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 10
         assert queue.queued_windows == 0
         classifier.gate.set()
+        queue.timeout_s = 30.0  # the queue still answers once the model is free
         assert (await queue.predict([small_document()]))[0]["results"]
         await queue.stop()
 
@@ -172,7 +180,7 @@ def test_3_a_failing_request_fails_alone_and_is_logged(predictor, caplog):
         guilty = Document(TEXT, [PairRequest("POISON", "trade")])
         tasks = [asyncio.create_task(queue.predict([small_document(p)])) for p in ("Japan", "Kenya", "Chile")]
         tasks.insert(1, asyncio.create_task(queue.predict([guilty])))
-        await asyncio.sleep(0.3)
+        await until(lambda: len(queue._active) == 4)
         classifier.gate.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         await queue.stop()
