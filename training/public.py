@@ -229,7 +229,8 @@ def _unmark(marked: str) -> tuple[str, dict[str, tuple[int, int]]]:
 
 
 def read_plover(path: Path) -> list[PloverRow]:
-    """Rows with both actors marked and a quad class; the marked spans are trimmed of white space."""
+    """Rows with both actors marked and a quad class; the marked spans are trimmed of white space. Rows
+    whose target is not marked in the sentence (upstream writes "a recipient" for it) are dropped."""
     rows = []
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t")

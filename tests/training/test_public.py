@@ -140,6 +140,11 @@ def test_real_mirror_slice_converts(tmp_path):
     un_examples, _ = public.training_examples("un-quadclass", tmp_path / "data", 360, cap=300)
     assert {STANCE_LABELS[e.stance] for e in un_examples} == set(STANCE_LABELS)
     assert len(public.eval_items("newsmtsc:dev", tmp_path / "data")) == 343
+    assert record["plover/PLV_train.tsv"]["matches_pinned"] is True
+    plover_rows = public.read_plover(tmp_path / "data" / "plover" / "PLV_train.tsv")
+    assert len(plover_rows) == 1026 and all(row.source and row.target for row in plover_rows)  # 24 mark no target
+    plover_dev = public.eval_items("plover:dev", tmp_path / "data")
+    assert 100 < len(plover_dev) < 220 and all(item.roles[0] == "agent" for item in plover_dev)
 
 
 def test_passes_take_fresh_rows_before_repeating_any():
