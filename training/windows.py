@@ -13,6 +13,7 @@ serving all call `pair_inputs` / `overall_inputs`, so what is evaluated is what 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from training.text import split_sentences
@@ -77,7 +78,15 @@ def mark_mentions(text: str, window: Span, mentions: list[Span]) -> str:
 
 
 def _sentence_index(sentences: list[Span], span: Span) -> list[int]:
-    return [i for i, (s, e) in enumerate(sentences) if s < span[1] and e > span[0]]
+    """Indices of the sentences (sorted, non-overlapping) that overlap `span`, found by bisection: a long
+    text with many pairs calls this once per mention, so a scan over every sentence would be quadratic."""
+    index = bisect.bisect_right(sentences, span[0], key=lambda sentence: sentence[1])
+    found = []
+    while index < len(sentences) and sentences[index][0] < span[1]:
+        if sentences[index][1] > span[0]:
+            found.append(index)
+        index += 1
+    return found
 
 
 def widen(sentences: list[Span], first: int, last: int, max_chars: int) -> Span:

@@ -94,3 +94,18 @@ def test_a_pair_not_found_reads_a_bounded_number_of_chunks():
 
     text = " ".join(f"Sentence {i} says nothing about anyone in particular here." for i in range(200))
     assert len(pair_inputs(text, "Chile", "copper", [], [], max_chars=100)) == MAX_WINDOWS_PER_PAIR
+
+
+def test_sentence_lookup_by_bisection_finds_exactly_the_overlapping_sentences():
+    import random
+
+    from training.text import split_sentences
+    from training.windows import _sentence_index
+
+    text = " ".join(f"Delegation {i} met at noon." for i in range(60))
+    sentences = split_sentences(text)
+    rng = random.Random(0)
+    for _ in range(500):
+        start = rng.randrange(len(text))
+        span = (start, rng.randrange(start + 1, len(text) + 1))
+        assert _sentence_index(sentences, span) == [i for i, (s, e) in enumerate(sentences) if s < span[1] and e > span[0]]
