@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from training.catalog import Catalog
 from training.labels import EVIDENCE_LABELS, IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS, label_id
 from training.text import split_sentences
-from training.windows import ModelInput, describe_target, mark_mentions, pair_inputs, pair_windows
+from training.windows import ModelInput, pair_inputs, pair_windows, window_inputs
 
 
 @dataclass(frozen=True)
@@ -49,40 +49,40 @@ class Example:
         return [self.stance, self.sentiment, self.evidence]
 
 
-def article_pair_inputs(
-    article: dict, annotation: dict, catalog: Catalog, window_chars: int, served_windows: bool = False
-) -> list[ModelInput]:
-    """The windows of one annotated pair: around each of its evidence spans and, with `served_windows`,
-    also the windows the predictor reads for this pair (where party and issue meet), so that training
-    sees the windows that serving averages over."""
-    from training.predictor import PairRequest, locate_pair
-
-    text = article["text"]
-    request = PairRequest(annotation["party"], annotation["issue"])
-    party_spans, served_anchors = locate_pair(catalog, text, split_sentences(text), request, article.get("aliases", {}))
-    anchors = [tuple(span) for span in annotation["evidence"]]
-    if served_windows:
-        anchors += [anchor for anchor in served_anchors if anchor not in anchors]
-    inputs = pair_inputs(text, annotation["party"], annotation["issue"], party_spans, anchors, window_chars, limit=len(anchors))
-    return list({model_input.window: model_input for model_input in inputs}.values())
-
-
-def candidate_inputs(article: dict, annotation: dict, catalog: Catalog, window_chars: int) -> list[ModelInput]:
-    """Every window the predictor could read for this pair (`windows.pair_windows`), before any budget."""
-    from training.predictor import PairRequest, locate_pair
-
-    text = article["text"]
-    request = PairRequest(annotation["party"], annotation["issue"])
-    party_spans, anchors = locate_pair(catalog, text, split_sentences(text), request, article.get("aliases", {}))
-    target = describe_target(annotation["party"], annotation["issue"])
-    return [
-        ModelInput(target, mark_mentions(text, window, party_spans), window, anchor)
-        for window, anchor in pair_windows(text, anchors, window_chars)
-    ]
-
-
 def overlaps(span: tuple[int, int], others: list) -> bool:
     return any(span[0] < end and span[1] > start for start, end in others)
+
+
+def pair_examples(
+    article: dict,
+    annotation: dict,
+    catalog: Catalog,
+    window_chars: int,
+    source: str,
+    served_windows: bool = False,
+    evidence_windows: bool = True,
+) -> list[Example]:
+    """The examples of one annotated pair. Its gold windows (around each evidence span and, with
+    `served_windows`, also around where the predictor finds party and issue) carry stance, sentiment and
+    evidence = yes; with `evidence_windows`, every other candidate window the predictor could read for
+    the pair carries only the evidence label (yes where it overlaps the gold evidence)."""
+    from training.predictor import PairRequest, locate_pair
+
+    text, party, issue = article["text"], annotation["party"], annotation["issue"]
+    party_spans, served = locate_pair(catalog, text, split_sentences(text), PairRequest(party, issue), article.get("aliases", {}))
+    gold_spans = [tuple(span) for span in annotation["evidence"]]
+    anchors = gold_spans + [anchor for anchor in served if served_windows and anchor not in gold_spans]
+    gold = {m.window: m for m in pair_inputs(text, party, issue, party_spans, anchors, window_chars, limit=len(anchors))}
+    examples = [
+        Example.from_input(m, annotation["stance"], annotation["sentiment"], source, EVIDENCE_LABELS[1]) for m in gold.values()
+    ]
+    if evidence_windows:
+        seen = set(gold)
+        for m in window_inputs(text, party, issue, party_spans, pair_windows(text, served, window_chars)):
+            if m.window not in seen:
+                seen.add(m.window)
+                examples.append(Example.from_input(m, None, None, source, EVIDENCE_LABELS[int(overlaps(m.anchor, gold_spans))]))
+    return examples
 
 
 def examples_from_articles(
@@ -93,26 +93,13 @@ def examples_from_articles(
     served_windows: bool = False,
     evidence_windows: bool = True,
 ) -> list[Example]:
-    """One example per window of every annotated pair (see `article_pair_inputs`) and, with
-    `evidence_windows`, one evidence-only example per other candidate window (see the module doc)."""
-    examples = []
-    for article in articles:
-        for annotation in article["annotations"]:
-            gold_inputs = article_pair_inputs(article, annotation, catalog, window_chars, served_windows)
-            for model_input in gold_inputs:
-                examples.append(
-                    Example.from_input(model_input, annotation["stance"], annotation["sentiment"], source, EVIDENCE_LABELS[1])
-                )
-            if not evidence_windows:
-                continue
-            seen = {model_input.window for model_input in gold_inputs}
-            gold_spans = [tuple(span) for span in annotation["evidence"]]
-            for model_input in candidate_inputs(article, annotation, catalog, window_chars):
-                if model_input.window not in seen:
-                    seen.add(model_input.window)
-                    shows = EVIDENCE_LABELS[1] if overlaps(model_input.anchor, gold_spans) else EVIDENCE_LABELS[0]
-                    examples.append(Example.from_input(model_input, None, None, source, shows))
-    return examples
+    """The examples of every annotated pair of `articles` (see `pair_examples`)."""
+    return [
+        example
+        for article in articles
+        for annotation in article["annotations"]
+        for example in pair_examples(article, annotation, catalog, window_chars, source, served_windows, evidence_windows)
+    ]
 
 
 def label_counts(examples: list[Example]) -> dict[str, dict[str, int]]:

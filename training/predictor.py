@@ -24,11 +24,12 @@ from training.windows import (
     MAX_WINDOWS_PER_PAIR,
     ModelInput,
     describe_target,
-    mark_mentions,
     meeting_points,
     overall_inputs,
     pair_windows,
+    sentence_indices,
     spread,
+    window_inputs,
     windows_around,
 )
 
@@ -174,7 +175,7 @@ class Predictor:
                     raise PredictionInputError(
                         f"span [{start}, {end}] of party {request.party!r} is outside the text (length {len(text)})"
                     )
-                if not any(s < end and e > start for s, e in sentences):  # whitespace between sentences: no window
+                if not sentence_indices(sentences, (start, end)):  # whitespace between sentences: no window
                     raise PredictionInputError(f"span [{start}, {end}] of party {request.party!r} covers only whitespace")
             # The target is read before the window; past the model's length the tokenizer cannot truncate.
             target_tokens = len(self.classifier.tokenizer.tokenize(describe_target(request.party, request.issue)))
@@ -193,8 +194,7 @@ class Predictor:
         plans = []
         for (request, party_spans, windows), budget in zip(candidates, budgets, strict=True):
             chosen = windows[:budget] if self.reader == "first" else spread(windows, budget)
-            target = describe_target(request.party, request.issue)
-            inputs = [ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in chosen]
+            inputs = window_inputs(text, request.party, request.issue, party_spans, chosen)
             plans.append(PairPlan(request.party, request.issue, bool(party_spans), inputs))
         return DocumentPlan(text, overall_inputs(text, window_chars), plans)
 
@@ -235,7 +235,9 @@ class Predictor:
         for pair in plan.pairs:
             rows = slice(cursor, cursor + len(pair.inputs))
             cursor += len(pair.inputs)
-            weights = self.window_weights(probabilities, rows)
+            weights = self.window_weights(
+                probabilities["evidence"][rows] if "evidence" in probabilities else None, len(pair.inputs)
+            )
             stance_rows = probabilities["stance"][rows]
             evidence = [
                 {
@@ -259,14 +261,12 @@ class Predictor:
             )
         return {"overall": overall, "results": results}
 
-    def window_weights(self, probabilities: dict[str, np.ndarray], rows: slice) -> np.ndarray:
-        """How much each window of a pair counts: its evidence probability, normalised over the pair's
-        windows, with the "ranked" reader; equal weights otherwise."""
-        count = len(range(*rows.indices(len(probabilities["stance"]))))
-        if self.reader != "ranked" or "evidence" not in probabilities or count == 0:
-            return np.full(count, 1.0 / max(count, 1))
-        relevance = probabilities["evidence"][rows][:, 1]
-        return relevance / relevance.sum() if relevance.sum() > 0 else np.full(count, 1.0 / count)
+    def window_weights(self, evidence: np.ndarray | None, count: int) -> np.ndarray:
+        """How much each of a pair's `count` windows counts: its evidence probability (`evidence`, one row
+        per window), normalised over the pair, with the "ranked" reader; equal weights otherwise."""
+        relevance = evidence[:, 1] if self.reader == "ranked" and evidence is not None else np.ones(count)
+        total = relevance.sum()
+        return relevance / total if total > 0 else np.full(count, 1.0 / max(count, 1))
 
     def model_info(self) -> dict[str, str]:
         return {"name": self.meta.name, "version": self.meta.created}

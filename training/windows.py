@@ -77,7 +77,7 @@ def mark_mentions(text: str, window: Span, mentions: list[Span]) -> str:
     return "".join(pieces)
 
 
-def _sentence_index(sentences: list[Span], span: Span) -> list[int]:
+def sentence_indices(sentences: list[Span], span: Span) -> list[int]:
     """Indices of the sentences (sorted, non-overlapping) that overlap `span`, found by bisection: a long
     text with many pairs calls this once per mention, so a scan over every sentence would be quadratic."""
     index = bisect.bisect_right(sentences, span[0], key=lambda sentence: sentence[1])
@@ -110,7 +110,7 @@ def windows_around(text: str, anchors: list[Span], max_chars: int = DEFAULT_MAX_
         return [(whole, _anchor_span(sentences, anchors[0]) if anchors else whole)]
     result: dict[Span, Span] = {}
     for anchor in anchors:
-        indices = _sentence_index(sentences, anchor)
+        indices = sentence_indices(sentences, anchor)
         if not indices:
             continue
         anchor_span = (sentences[indices[0]][0], sentences[indices[-1]][1])
@@ -120,7 +120,7 @@ def windows_around(text: str, anchors: list[Span], max_chars: int = DEFAULT_MAX_
 
 
 def _anchor_span(sentences: list[Span], anchor: Span) -> Span:
-    indices = _sentence_index(sentences, anchor) or [0, len(sentences) - 1]
+    indices = sentence_indices(sentences, anchor) or [0, len(sentences) - 1]
     return sentences[indices[0]][0], sentences[indices[-1]][1]
 
 
@@ -139,8 +139,8 @@ def chunk_windows(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple[S
 def meeting_points(sentences: list[Span], party_spans: list[Span], issue_spans: list[Span]) -> list[Span]:
     """Where a pair's evidence is likely: sentences holding both party and issue, else party and issue
     in neighbouring sentences, else the party's sentences, else the issue's. Empty when neither occurs."""
-    party_sentences = {i for span in party_spans for i in _sentence_index(sentences, span)}
-    issue_sentences = {i for span in issue_spans for i in _sentence_index(sentences, span)}
+    party_sentences = {i for span in party_spans for i in sentence_indices(sentences, span)}
+    issue_sentences = {i for span in issue_spans for i in sentence_indices(sentences, span)}
     both = sorted(party_sentences & issue_sentences)
     if both:
         return [sentences[i] for i in both]
@@ -168,6 +168,14 @@ def pair_windows(text: str, anchors: list[Span], max_chars: int = DEFAULT_MAX_CH
     return windows_around(text, sorted(anchors), max_chars) if anchors else chunk_windows(text, max_chars)
 
 
+def window_inputs(
+    text: str, party: str | None, issue: str | None, party_spans: list[Span], windows: list[tuple[Span, Span]]
+) -> list[ModelInput]:
+    """One model input per (window, anchor sentence): the target, and the window with the party marked."""
+    target = describe_target(party, issue)
+    return [ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in windows]
+
+
 def pair_inputs(
     text: str,
     party: str | None,
@@ -179,15 +187,10 @@ def pair_inputs(
 ) -> list[ModelInput]:
     """Model inputs for one (party, issue) pair of an article: at most `limit` of its windows
     (`pair_windows`), spread over the article, with the party's mentions marked."""
-    target = describe_target(party, issue)
-    windows = spread(pair_windows(text, anchors, max_chars), limit)
-    return [ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in windows]
+    return window_inputs(text, party, issue, party_spans, spread(pair_windows(text, anchors, max_chars), limit))
 
 
 def overall_inputs(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[ModelInput]:
     """Model inputs for the stance and sentiment of the whole text, with no target: its lead, the first
     MAX_OVERALL_WINDOWS chunks (a single sentence or short statement is one chunk)."""
-    target = describe_target(None, None)
-    return [
-        ModelInput(target, mark_mentions(text, window, []), window, anchor) for window, anchor in chunk_windows(text, max_chars)
-    ][:MAX_OVERALL_WINDOWS]
+    return window_inputs(text, None, None, [], chunk_windows(text, max_chars)[:MAX_OVERALL_WINDOWS])

@@ -100,7 +100,7 @@ def test_sentence_lookup_by_bisection_finds_exactly_the_overlapping_sentences():
     import random
 
     from training.text import split_sentences
-    from training.windows import _sentence_index
+    from training.windows import sentence_indices
 
     text = " ".join(f"Delegation {i} met at noon." for i in range(60))
     sentences = split_sentences(text)
@@ -108,4 +108,4 @@ def test_sentence_lookup_by_bisection_finds_exactly_the_overlapping_sentences():
     for _ in range(500):
         start = rng.randrange(len(text))
         span = (start, rng.randrange(start + 1, len(text) + 1))
-        assert _sentence_index(sentences, span) == [i for i, (s, e) in enumerate(sentences) if s < span[1] and e > span[0]]
+        assert sentence_indices(sentences, span) == [i for i, (s, e) in enumerate(sentences) if s < span[1] and e > span[0]]
