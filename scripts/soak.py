@@ -215,12 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "STANCELINE_ACCESS_LOG": "false", "TOKENIZERS_PARALLELISM": "false", "STANCELINE_API_KEYS": API_KEY}
     command = [sys.executable, "-m", "training.cli", "serve", "--model", model, "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The server's log goes to a file, not a pipe nobody reads (a full pipe would stall the server).
+    server_log = Path(scratch.name) / "server.log"
+    log_handle = server_log.open("w", encoding="utf-8")
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_handle, text=True)
     try:
         deadline = time.monotonic() + 600  # a loaded machine can take minutes to import and load
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                print(f"soak: the server exited: {server.stderr.read()[-2000:]}", file=sys.stderr)
+                print(f"soak: the server exited: {server_log.read_text(encoding='utf-8')[-2000:]}", file=sys.stderr)
                 return 2
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
@@ -249,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        log_handle.close()
+        server_log_tail = server_log.read_text(encoding="utf-8", errors="replace").splitlines()[-60:]
         scratch.cleanup()
 
     warmup = args.warmup if args.warmup is not None else args.seconds / 5
@@ -292,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     if not healthy:
         failures.append("/health was not 200 after the soak")
     report["failures"] = failures
+    if failures:  # the server's own account of what went wrong
+        report["server_log_tail"] = server_log_tail
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))

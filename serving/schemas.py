@@ -85,6 +85,13 @@ class PredictRequest(BaseModel):
 
     text: Annotated[StrictStr, Field(min_length=1, description="the article or statement")]
     pairs: list[PairIn] | None = Field(None, description="null: detect pairs; []: only `overall`")
+    overall: bool | None = Field(
+        None,
+        description=(
+            "answer `overall` (the whole text's stance and sentiment, read from its lead); null: only when "
+            "`pairs` is null or [], so asking for given pairs costs only their windows"
+        ),
+    )
     aliases: (
         Annotated[dict[Name, Annotated[list[Name], Field(max_length=MAX_ALIASES_PER_NAME)]], Field(max_length=MAX_ALIAS_ENTRIES)]
         | None
@@ -96,6 +103,12 @@ class PredictRequest(BaseModel):
         if not value.strip():
             raise ValueError("text must not be empty or whitespace")
         return value
+
+    @model_validator(mode="after")
+    def _something_to_answer(self) -> PredictRequest:
+        if self.pairs == [] and self.overall is False:
+            raise ValueError("nothing to answer: `pairs` is [] and `overall` is false")
+        return self
 
     @model_validator(mode="after")
     def _spans_inside_text(self) -> PredictRequest:
@@ -113,7 +126,7 @@ class PredictRequest(BaseModel):
             if self.pairs is None
             else [PairRequest(p.party, p.issue, [tuple(s) for s in p.spans] if p.spans else None) for p in self.pairs]
         )
-        return Document(self.text, pairs, dict(self.aliases or {}))
+        return Document(self.text, pairs, dict(self.aliases or {}), self.overall)
 
 
 class BatchDocument(PredictRequest):
@@ -160,7 +173,7 @@ class ModelRef(BaseModel):
 
 class PredictResponse(BaseModel):
     model: ModelRef
-    overall: Overall
+    overall: Overall | None = Field(description="null unless asked for (see the request's `overall`)")
     results: list[PairResult]
 
 

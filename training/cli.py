@@ -63,12 +63,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if Path(args.data).exists():
         items = items_from_articles(load_articles(args.data))
         train_examples = examples_from_articles(
-            load_articles(args.train), predictor.catalog, predictor.meta.window_chars, "train"
+            load_articles(args.train),
+            predictor.catalog,
+            predictor.meta.window_chars,
+            "train",
+            issue_markers=predictor.meta.issue_markers,
         )
     else:
         name = args.data.partition(":")[0]
         items = public.eval_items(args.data, args.data_dir)
-        train_examples = public.training_examples(name, args.data_dir, predictor.meta.window_chars)[0]
+        train_examples = public.training_examples(
+            name, args.data_dir, predictor.meta.window_chars, issue_markers=predictor.meta.issue_markers
+        )[0]
     metrics, rows = evaluate_items(predictor, items, bootstrap=args.bootstrap)
     train_labels = {
         "stance": [STANCE_LABELS[e.stance] for e in train_examples if e.stance >= 0],

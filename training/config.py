@@ -53,11 +53,17 @@ class TrainConfig:
             fast backend is ready without `make export`.
         freeze_embeddings: keep the word-embedding matrix (half of MiniLM's weights) fixed; it saves
             optimiser work on CPU and rarely costs accuracy when fine-tuning.
+        frozen_layers: how many of the encoder's lowest layers stay fixed (with the embeddings, whatever
+            `freeze_embeddings` says when above 0). Backpropagation then stops above them, so a step
+            costs less on CPU; the lowest layers hold general syntax that fine-tuning changes least.
         calibrate: fit a softmax temperature per answer head on the dev file after training
             (`calibration.fit_temperatures`), so served scores are calibrated probabilities.
         evidence_windows: also train the evidence head on every other window the predictor could read
             for a bundled pair (not evidence unless it overlaps the gold evidence), so it learns to
             rank what serving reads.
+        issue_markers: also mark the issue's mentions in each window (in braces, beside the party's in
+            brackets), so the model sees both ends of an act: who acts and on whom or what. Saved in
+            the model's `stanceline.json`; serving marks issues only for models trained this way.
         pooling: what the two heads read. "cls": the encoder's pooled first token (a stock
             `BertForSequenceClassification`). "marker": the mean of all tokens beside the mean of the
             tokens opening the bracketed party mentions (`modeling.MarkerPooledBert`), so the heads look
@@ -86,11 +92,13 @@ class TrainConfig:
     evaluate_dev: bool = True
     repeat_train_files: int = 1
     freeze_embeddings: bool = False
+    frozen_layers: int = 0
     served_windows: bool = False
     export_onnx: bool = True
     pooling: str = "cls"
     calibrate: bool = True
     evidence_windows: bool = True
+    issue_markers: bool = False
 
     def __post_init__(self) -> None:
         if not self.train_files:
@@ -101,6 +109,8 @@ class TrainConfig:
             raise ValueError("learning_rate and batch_size must be positive")
         if not 16 <= self.max_length <= 512:
             raise ValueError(f"max_length {self.max_length} must be within 16..512 (the encoder's limit)")
+        if not isinstance(self.frozen_layers, int) or self.frozen_layers < 0:
+            raise ValueError(f"frozen_layers must be a whole number >= 0, not {self.frozen_layers!r}")
         if self.repeat_train_files < 1:
             raise ValueError("repeat_train_files must be at least 1")
         if self.window_chars < 40:

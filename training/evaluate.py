@@ -277,7 +277,8 @@ def tfidf_baseline(predictor: Predictor, items: list[EvalItem], train_examples, 
                 out[task] = {"label": TASKS[task][int(pipeline.classes_[int(np.argmax(probabilities))])]}
             return out
 
-        answers.append({"overall": answer(plan.overall), "results": [answer(pair.inputs) for pair in plan.pairs]})
+        overall = answer(plan.overall) if plan.overall else None
+        answers.append({"overall": overall, "results": [answer(pair.inputs) for pair in plan.pairs]})
     return score_answers(items, answers, bootstrap)
 
 

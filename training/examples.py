@@ -61,6 +61,7 @@ def pair_examples(
     source: str,
     served_windows: bool = False,
     evidence_windows: bool = True,
+    issue_markers: bool = False,
 ) -> list[Example]:
     """The examples of one annotated pair. Its gold windows (around each evidence span and, with
     `served_windows`, also around where the predictor finds party and issue) carry stance, sentiment and
@@ -69,16 +70,22 @@ def pair_examples(
     from training.predictor import PairRequest, locate_pair
 
     text, party, issue = article["text"], annotation["party"], annotation["issue"]
-    party_spans, served = locate_pair(catalog, text, split_sentences(text), PairRequest(party, issue), article.get("aliases", {}))
+    party_spans, issue_spans, served = locate_pair(
+        catalog, text, split_sentences(text), PairRequest(party, issue), article.get("aliases", {})
+    )
+    issue_spans = issue_spans if issue_markers else []
     gold_spans = [tuple(span) for span in annotation["evidence"]]
     anchors = gold_spans + [anchor for anchor in served if served_windows and anchor not in gold_spans]
-    gold = {m.window: m for m in pair_inputs(text, party, issue, party_spans, anchors, window_chars, limit=len(anchors))}
+    gold = {
+        m.window: m
+        for m in pair_inputs(text, party, issue, party_spans, anchors, window_chars, limit=len(anchors), issue_spans=issue_spans)
+    }
     examples = [
         Example.from_input(m, annotation["stance"], annotation["sentiment"], source, EVIDENCE_LABELS[1]) for m in gold.values()
     ]
     if evidence_windows:
         seen = set(gold)
-        for m in window_inputs(text, party, issue, party_spans, pair_windows(text, served, window_chars)):
+        for m in window_inputs(text, party, issue, party_spans, pair_windows(text, served, window_chars), issue_spans):
             if m.window not in seen:
                 seen.add(m.window)
                 examples.append(Example.from_input(m, None, None, source, EVIDENCE_LABELS[int(overlaps(m.anchor, gold_spans))]))
@@ -92,13 +99,16 @@ def examples_from_articles(
     source: str,
     served_windows: bool = False,
     evidence_windows: bool = True,
+    issue_markers: bool = False,
 ) -> list[Example]:
     """The examples of every annotated pair of `articles` (see `pair_examples`)."""
     return [
         example
         for article in articles
         for annotation in article["annotations"]
-        for example in pair_examples(article, annotation, catalog, window_chars, source, served_windows, evidence_windows)
+        for example in pair_examples(
+            article, annotation, catalog, window_chars, source, served_windows, evidence_windows, issue_markers
+        )
     ]
 
 

@@ -65,6 +65,9 @@ class ModelMeta:
     reading order and averaged."""
     temperatures: dict[str, float] = field(default_factory=dict)
     """Per-head softmax temperature fitted on dev (`calibration.fit_temperatures`); 1 where absent."""
+    issue_markers: bool = False
+    """Whether the model was trained with the issue's mentions braced in its windows (`windows.ISSUE_OPEN`);
+    serving marks them only for such a model, so older models get the input they were trained on."""
     format_version: int = FORMAT_VERSION
     created: str = ""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -66,6 +66,13 @@ class Document:
     pairs: list[PairRequest] | None = None
     """None: detect the pairs; []: answer `overall` only."""
     aliases: dict[str, list[str]] = field(default_factory=dict)
+    overall: bool | None = None
+    """Whether to answer `overall` (the whole text's stance and sentiment, read from its lead): None
+    answers it only when the pairs are detected or empty, so asking for one party costs its own windows."""
+
+    @property
+    def wants_overall(self) -> bool:
+        return self.overall if self.overall is not None else not self.pairs
 
 
 @dataclass
@@ -97,20 +104,29 @@ def score(task: str, probabilities: np.ndarray) -> dict[str, Any]:
     }
 
 
+class LocatedPair(NamedTuple):
+    """Where a pair is in a text: the party's mentions, the issue's mentions and the anchors its windows
+    are built around."""
+
+    party_spans: list[Span]
+    issue_spans: list[Span]
+    anchors: list[Span]
+
+
 def locate_pair(
     catalog: Catalog, text: str, sentences: list[Span], request: PairRequest, aliases: dict[str, list[str]]
-) -> tuple[list[Span], list[Span]]:
-    """The party's mention spans (pinned `spans`, else found through the catalog and aliases) and the
-    anchors its windows are built around: where party and issue meet, or the party's own mentions
-    when no issue is asked. Training calls this too, to train on the windows that are served."""
+) -> LocatedPair:
+    """The party's mention spans (pinned `spans`, else found through the catalog and aliases), the
+    issue's, and the anchors: where party and issue meet, or the party's own mentions when no issue is
+    asked. Training calls this too, to train on the windows that are served."""
     if request.spans:
         party_spans = [tuple(span) for span in request.spans]
     else:
         party_spans = catalog.find_party(text, request.party, aliases.get(request.party, []))
     if not request.issue:
-        return party_spans, list(party_spans)
+        return LocatedPair(party_spans, [], list(party_spans))
     issue_spans = catalog.find_issue(text, request.issue, aliases.get(request.issue, []))
-    return party_spans, meeting_points(sentences, party_spans, issue_spans)
+    return LocatedPair(party_spans, issue_spans, meeting_points(sentences, party_spans, issue_spans))
 
 
 def share_windows(sizes: list[int], budget: int, per_pair: int) -> list[int]:
@@ -184,19 +200,22 @@ class Predictor:
                     f"party and issue of {request.party[:40]!r} take {target_tokens} tokens; this model reads at most "
                     f"{self.meta.max_length // 2} for them: shorten the names"
                 )
-            party_spans, anchors = locate_pair(self.catalog, text, sentences, request, document.aliases)
+            located = locate_pair(self.catalog, text, sentences, request, document.aliases)
             if self.reader == "oracle" and request.evidence:
                 windows = windows_around(text, sorted(request.evidence), window_chars)
             else:
-                windows = pair_windows(text, anchors, window_chars)
-            candidates.append((request, party_spans, windows))
+                windows = pair_windows(text, located.anchors, window_chars)
+            candidates.append((request, located, windows))
         budgets = share_windows([len(windows) for _, _, windows in candidates], MAX_PAIR_WINDOWS_PER_DOCUMENT, self.pair_limit)
         plans = []
-        for (request, party_spans, windows), budget in zip(candidates, budgets, strict=True):
+        for (request, located, windows), budget in zip(candidates, budgets, strict=True):
             chosen = windows[:budget] if self.reader == "first" else spread(windows, budget)
-            inputs = window_inputs(text, request.party, request.issue, party_spans, chosen)
-            plans.append(PairPlan(request.party, request.issue, bool(party_spans), inputs))
-        return DocumentPlan(text, overall_inputs(text, window_chars), plans)
+            issue_spans = located.issue_spans if self.meta.issue_markers else []
+            inputs = window_inputs(text, request.party, request.issue, located.party_spans, chosen, issue_spans)
+            plans.append(PairPlan(request.party, request.issue, bool(located.party_spans), inputs))
+        if not plans and not document.wants_overall:
+            raise PredictionInputError("nothing to answer: no pairs and `overall` is false")
+        return DocumentPlan(text, overall_inputs(text, window_chars) if document.wants_overall else [], plans)
 
     @property
     def pair_limit(self) -> int:
@@ -212,7 +231,7 @@ class Predictor:
         issues = {**self.catalog.detect_issues(text), **parties}
 
         def sentence_ids(spans: list[Span]) -> set[int]:
-            return {i for s, e in spans for i, (a, b) in enumerate(sentences) if a < e and b > s}
+            return {i for span in spans for i in sentence_indices(sentences, span)}
 
         issue_sentences = {issue: sentence_ids(spans) for issue, spans in issues.items()}
         scored: list[tuple[int, int, PairRequest]] = []
@@ -230,7 +249,7 @@ class Predictor:
     def assemble(self, plan: DocumentPlan, probabilities: dict[str, np.ndarray]) -> dict[str, Any]:
         """Answer for one planned document, given the probabilities of its windows in plan order."""
         cursor = len(plan.overall)
-        overall = {task: score(task, probabilities[task][:cursor].mean(axis=0)) for task in TASKS}
+        overall = {task: score(task, probabilities[task][:cursor].mean(axis=0)) for task in TASKS} if cursor else None
         results = []
         for pair in plan.pairs:
             rows = slice(cursor, cursor + len(pair.inputs))

@@ -156,7 +156,8 @@ def newsmtsc_document(row: dict) -> Document:
     return Document(row["sentence"], [PairRequest(row["mention"], None, [(row["from"], row["to"])])])
 
 
-def newsmtsc_examples(rows: list[dict], window_chars: int) -> list[Example]:
+def newsmtsc_examples(rows: list[dict], window_chars: int, issue_markers: bool = False) -> list[Example]:
+    """Sentiment toward the marked mention (no issue, so `issue_markers` changes nothing)."""
     examples = []
     for row in rows:
         span = (row["from"], row["to"])
@@ -189,7 +190,8 @@ def hash_split(sentence: str) -> str:
     return "dev" if bucket < DEV_SHARE else "train"
 
 
-def quadclass_examples(rows: list[tuple[str, str]], window_chars: int) -> list[Example]:
+def quadclass_examples(rows: list[tuple[str, str]], window_chars: int, issue_markers: bool = False) -> list[Example]:
+    """Whole-sentence stance (`overall`: no party or issue to mark)."""
     return [
         Example.from_input(model_input, stance, None, "un-quadclass")
         for sentence, stance in rows
@@ -280,12 +282,17 @@ def plover_pairs(row: PloverRow) -> list[tuple[PairRequest, str, str]]:
     return pairs
 
 
-def plover_examples(rows: list[PloverRow], window_chars: int) -> list[Example]:
+def plover_examples(rows: list[PloverRow], window_chars: int, issue_markers: bool = False) -> list[Example]:
+    """Each actor's stance toward the other; with `issue_markers`, the other actor's marked span is the
+    issue's mention (what serving finds for the same pair through the catalog)."""
     examples = []
     for row in rows:
         whole = [(0, len(row.sentence))]
         for request, stance, _ in plover_pairs(row):
-            for model_input in pair_inputs(row.sentence, request.party, request.issue, request.spans, whole, window_chars):
+            other = [row.target_span if request.spans == [row.source_span] else row.source_span] if issue_markers else []
+            for model_input in pair_inputs(
+                row.sentence, request.party, request.issue, request.spans, whole, window_chars, issue_spans=other
+            ):
                 examples.append(Example.from_input(model_input, stance, None, "plover"))
     return examples
 
@@ -315,7 +322,8 @@ class Corpus:
     read: Callable[[Path], list]
     text: Callable[[Any], str] | None
     """The sentence of a row, for corpora split by `hash_split` (None: the corpus has split files)."""
-    examples: Callable[[list, int], list[Example]]
+    examples: Callable[[list, int, bool], list[Example]]
+    """Training examples of rows: (rows, window_chars, issue_markers)."""
     items: Callable[[list], list[EvalItem]]
 
     def path(self, data_dir: Path, split: str) -> Path:
@@ -375,14 +383,14 @@ def rows_for_run(rows: list, per_pass: int, passes: int = 1) -> list:
 
 
 def training_examples(
-    name: str, data_dir: Path | str, window_chars: int, cap: int = 0, passes: int = 1
+    name: str, data_dir: Path | str, window_chars: int, cap: int = 0, passes: int = 1, issue_markers: bool = False
 ) -> tuple[list[Example], dict]:
     """Examples of a public corpus's train portion for a whole run (see `rows_for_run`), and a record of
     the file for the model card."""
     source = corpus(name)
     path, rows = source.rows(data_dir, "train")
     taken = rows_for_run(rows, cap, passes)
-    examples = source.examples(taken, window_chars)
+    examples = source.examples(taken, window_chars, issue_markers)
     distinct = min(len(rows), len(taken))  # rows wrap around only after the last one
     info = {"file": str(path), "sha256": sha256_of(path), "rows": len(rows), "rows_used": distinct, "version": _version(path)}
     return examples, info

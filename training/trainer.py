@@ -71,7 +71,13 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     for path in config.train_files:
         articles = load_articles(path)
         built = examples_from_articles(
-            articles, catalog, config.window_chars, Path(path).parent.name, config.served_windows, config.evidence_windows
+            articles,
+            catalog,
+            config.window_chars,
+            Path(path).parent.name,
+            config.served_windows,
+            config.evidence_windows,
+            config.issue_markers,
         )
         built *= config.repeat_train_files * config.epochs
         examples += built
@@ -84,7 +90,7 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     names = public.available(config.data_dir) if config.public_corpora == "auto" else config.public_corpora
     for name in names:
         built, info = public.training_examples(
-            name, config.data_dir, config.window_chars, config.max_examples_per_corpus, passes=config.epochs
+            name, config.data_dir, config.window_chars, config.max_examples_per_corpus, config.epochs, config.issue_markers
         )
         examples += built
         record["public_corpora"][name] = {**info, "examples": len(built)}
@@ -162,6 +168,19 @@ def window_metrics(eval_prediction) -> dict[str, float]:
     return result
 
 
+def freeze_lower_layers(model, layers: int, embeddings: bool) -> None:
+    """Keep the word embeddings (`embeddings`), or all embeddings and the `layers` lowest encoder layers,
+    fixed during fine-tuning."""
+    encoder = model.base_model
+    if layers > len(encoder.encoder.layer):
+        raise ValueError(f"frozen_layers {layers} exceeds the encoder's {len(encoder.encoder.layer)} layers")
+    if embeddings and not layers:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    frozen = [encoder.embeddings, *encoder.encoder.layer[:layers]] if layers else []
+    for module in frozen:
+        module.requires_grad_(False)
+
+
 def train(config: TrainConfig) -> Path:
     """Run one training and return the finished model folder (also pointed to by `current`)."""
     import torch
@@ -194,7 +213,12 @@ def train(config: TrainConfig) -> Path:
     if config.dev_file:
         dev_articles = load_articles(config.dev_file)
         dev_examples = examples_from_articles(
-            dev_articles, catalog, config.window_chars, source="dev", evidence_windows=config.evidence_windows
+            dev_articles,
+            catalog,
+            config.window_chars,
+            source="dev",
+            evidence_windows=config.evidence_windows,
+            issue_markers=config.issue_markers,
         )
         data_record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(dev_articles)}}
     logger.info(
@@ -216,8 +240,7 @@ def train(config: TrainConfig) -> Path:
         model = marker_pooled_bert_class().from_pretrained(base, config=model_config, ignore_mismatched_sizes=True)
     else:
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=num_labels, ignore_mismatched_sizes=True)
-    if config.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
+    freeze_lower_layers(model, config.frozen_layers, config.freeze_embeddings)
     model.config.id2label = {i: f"{task}:{label}" for i, (task, label) in enumerate(_columns())}
     model.config.label2id = {name: i for i, name in model.config.id2label.items()}
 
@@ -278,6 +301,7 @@ def train(config: TrainConfig) -> Path:
         max_length=config.max_length,
         window_chars=config.window_chars,
         evidence_labels=list(EVIDENCE_LABELS),
+        issue_markers=config.issue_markers,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     meta.save(work)

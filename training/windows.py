@@ -4,11 +4,13 @@ Articles are longer than the model's window, so each (party, issue) pair is read
 windows: a sentence that holds the evidence (in training) or where party and issue meet (in serving),
 widened with its neighbouring sentences up to `max_chars`. Each window becomes a text pair:
 
-    ("Japan on North Korea", "... [Abe] called for maximum pressure on Pyongyang while Putin urged ...")
+    ("Japan on North Korea", "... [Abe] called for maximum pressure on {Pyongyang} while Putin urged ...")
 
 The first segment names the target; the second is the window with the party's mentions bracketed, so
-the model knows which of several parties in one sentence it is asked about. Training, evaluation and
-serving all call `pair_inputs` / `overall_inputs`, so what is evaluated is what is served.
+the model knows which of several parties in one sentence it is asked about, and (for models trained
+with `issue_markers`) the issue's mentions braced, so it sees who or what the party acts on. Training,
+evaluation and serving all call `pair_inputs` / `window_inputs` / `overall_inputs`, so what is evaluated
+is what is served.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from training.text import split_sentences
 
 Span = tuple[int, int]
 MARK_OPEN, MARK_CLOSE = "[", "]"
-_UNMARK = str.maketrans({MARK_OPEN: "(", MARK_CLOSE: ")"})
-"""Brackets already in the text ("[sic]", "[the minister]") become parentheses, so the only brackets
-the model sees are the mention markers."""
+ISSUE_OPEN, ISSUE_CLOSE = "{", "}"
+_UNMARK = str.maketrans({MARK_OPEN: "(", MARK_CLOSE: ")", ISSUE_OPEN: "(", ISSUE_CLOSE: ")"})
+"""Brackets and braces already in the text ("[sic]", "[the minister]") become parentheses, so the only
+brackets and braces the model sees are the mention markers."""
 DEFAULT_MAX_CHARS = 200
 MAX_WINDOWS_PER_PAIR = 4
 """Most windows one pair is read through. A pair whose party and issue meet in more sentences than
@@ -57,20 +60,27 @@ def describe_target(party: str | None, issue: str | None) -> str:
     return OVERALL_TARGET
 
 
-def mark_mentions(text: str, window: Span, mentions: list[Span]) -> str:
-    """The window's text with every mention inside it wrapped in brackets (and any bracket of the text
-    itself turned into a parenthesis, see `_UNMARK`)."""
+def mark_mentions(text: str, window: Span, mentions: list[Span], issue_mentions: list[Span] = ()) -> str:
+    """The window's text with every party mention inside it wrapped in brackets and every issue mention
+    in braces (and any bracket or brace of the text itself turned into a parenthesis, see `_UNMARK`).
+    Where a party and an issue mention overlap, the party's marker wins."""
     start, end = window
-    inside = sorted({(max(s, start), min(e, end)) for s, e in mentions if s < end and e > start})
+
+    def inside(spans, opening: str, closing: str) -> set[tuple[int, int, str, str]]:
+        return {(max(s, start), min(e, end), opening, closing) for s, e in spans if s < end and e > start}
+
+    marks = sorted(inside(mentions, MARK_OPEN, MARK_CLOSE)) + sorted(inside(issue_mentions, ISSUE_OPEN, ISSUE_CLOSE))
+    taken: list[tuple[int, int, str, str]] = []
+    for mark in marks:  # party mentions first, so an overlapping issue mention is dropped
+        if all(mark[1] <= other[0] or mark[0] >= other[1] for other in taken):
+            taken.append(mark)
     pieces, cursor = [], start
-    for mention_start, mention_end in inside:
-        if mention_start < cursor:
-            continue
+    for mention_start, mention_end, opening, closing in sorted(taken):
         pieces += [
             text[cursor:mention_start].translate(_UNMARK),
-            MARK_OPEN,
+            opening,
             text[mention_start:mention_end].translate(_UNMARK),
-            MARK_CLOSE,
+            closing,
         ]
         cursor = mention_end
     pieces.append(text[cursor:end].translate(_UNMARK))
@@ -169,11 +179,19 @@ def pair_windows(text: str, anchors: list[Span], max_chars: int = DEFAULT_MAX_CH
 
 
 def window_inputs(
-    text: str, party: str | None, issue: str | None, party_spans: list[Span], windows: list[tuple[Span, Span]]
+    text: str,
+    party: str | None,
+    issue: str | None,
+    party_spans: list[Span],
+    windows: list[tuple[Span, Span]],
+    issue_spans: list[Span] = (),
 ) -> list[ModelInput]:
-    """One model input per (window, anchor sentence): the target, and the window with the party marked."""
+    """One model input per (window, anchor sentence): the target, and the window with the party marked
+    (and the issue, when `issue_spans` are given: pass them only to a model trained with issue markers)."""
     target = describe_target(party, issue)
-    return [ModelInput(target, mark_mentions(text, window, party_spans), window, anchor) for window, anchor in windows]
+    return [
+        ModelInput(target, mark_mentions(text, window, party_spans, issue_spans), window, anchor) for window, anchor in windows
+    ]
 
 
 def pair_inputs(
@@ -184,10 +202,12 @@ def pair_inputs(
     anchors: list[Span],
     max_chars: int = DEFAULT_MAX_CHARS,
     limit: int = MAX_WINDOWS_PER_PAIR,
+    issue_spans: list[Span] = (),
 ) -> list[ModelInput]:
     """Model inputs for one (party, issue) pair of an article: at most `limit` of its windows
-    (`pair_windows`), spread over the article, with the party's mentions marked."""
-    return window_inputs(text, party, issue, party_spans, spread(pair_windows(text, anchors, max_chars), limit))
+    (`pair_windows`), spread over the article, with the party's (and given issue's) mentions marked."""
+    windows = spread(pair_windows(text, anchors, max_chars), limit)
+    return window_inputs(text, party, issue, party_spans, windows, issue_spans)
 
 
 def overall_inputs(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[ModelInput]:

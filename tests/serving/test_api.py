@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from tests.serving.conftest import settings_for
+from training.predictor import Document, PairRequest
 
 TEXT = "Japan demanded that North Korea halt its missile launches. Russia offered to host talks on the missile issue."
 PAIRS = [{"party": "Japan", "issue": "missile launches"}, {"party": "Russia", "issue": "missile launches"}]
@@ -23,7 +24,7 @@ def check_score(score: dict, labels: set[str]) -> None:
 
 
 def test_predict_answers_each_pair_with_scores_and_evidence(client):
-    response = client.post("/v1/predict", json={"text": TEXT, "pairs": PAIRS})
+    response = client.post("/v1/predict", json={"text": TEXT, "pairs": PAIRS, "overall": True})
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"model", "overall", "results"}
@@ -48,6 +49,26 @@ def test_without_pairs_the_pairs_are_detected(client):
 def test_empty_pairs_answer_only_overall(client):
     body = client.post("/v1/predict", json={"text": TEXT, "pairs": []}).json()
     assert body["results"] == [] and "stance" in body["overall"]
+
+
+def test_given_pairs_cost_only_their_windows_unless_overall_is_asked(client):
+    predictor = client.app.state.predictor
+    sentence = "Japan demanded that North Korea halt its missile launches."
+    one_pair = Document(sentence, [PairRequest("Japan", "missile launches")])
+    assert len(predictor.plan(one_pair).model_inputs) == 1, "one party in one sentence is one window"
+    body = client.post("/v1/predict", json={"text": sentence, "pairs": PAIRS[:1]}).json()
+    assert body["overall"] is None and body["results"][0]["party"] == "Japan"
+    asked = client.post("/v1/predict", json={"text": sentence, "pairs": PAIRS[:1], "overall": True}).json()
+    assert asked["overall"]["stance"]["label"] in {"cooperative", "pressure", "neutral"}
+    assert asked["results"][0]["stance"] == body["results"][0]["stance"], "overall does not change the pair's answer"
+    detected = client.post("/v1/predict", json={"text": sentence, "overall": False}).json()
+    assert detected["overall"] is None and detected["results"]
+
+
+def test_no_pairs_and_no_overall_is_a_clear_422(client):
+    response = client.post("/v1/predict", json={"text": TEXT, "pairs": [], "overall": False})
+    assert response.status_code == 422
+    assert "nothing to answer" in response.text
 
 
 def test_spans_pin_a_pronoun_and_aliases_name_unknown_people(client):

@@ -81,8 +81,9 @@ def check_answer(response, body) -> None:
         assert set(payload) == {"error"} and set(payload["error"]) == {"code", "message"}, payload
         assert payload["error"]["message"]
         return
-    check_score(payload["overall"]["stance"], STANCES)
-    check_score(payload["overall"]["sentiment"], SENTIMENTS)
+    if payload["overall"] is not None or body.get("overall") or not body.get("pairs"):
+        check_score(payload["overall"]["stance"], STANCES)
+        check_score(payload["overall"]["sentiment"], SENTIMENTS)
     for result in payload["results"]:
         check_score(result["stance"], STANCES)
         check_score(result["sentiment"], SENTIMENTS)
@@ -103,7 +104,8 @@ def test_any_batch_body_gets_answers_or_a_clean_4xx(fuzz_client, documents, ids)
     assert response.status_code < 500, (response.text, documents)
     if response.status_code == 200:
         for answer in response.json()["results"]:
-            check_score(answer["overall"]["stance"], STANCES)
+            if answer["overall"] is not None:
+                check_score(answer["overall"]["stance"], STANCES)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -90,3 +90,14 @@ def test_the_oracle_reader_reads_only_the_pinned_evidence(tiny_model):
     start = TEXT.index("Tokyo later")
     plan = predictor.plan(Document(" ".join([TEXT] * 3), [PairRequest("Japan", "North Korea", evidence=[(start, len(TEXT))])]))
     assert [m.anchor for m in plan.pairs[0].inputs] == [(start, len(TEXT))]
+
+
+@pytest.mark.parametrize("issue_markers", [True, False])
+def test_issues_are_marked_only_for_a_model_trained_with_issue_markers(issue_markers):
+    meta = ModelMeta(name="m", base_model="b", max_length=64, window_chars=200, issue_markers=issue_markers)
+    classifier = SimpleNamespace(meta=meta, tokenizer=SimpleNamespace(tokenize=str.split))
+    plan = Predictor(classifier, Catalog.load()).plan(Document(TEXT, [PairRequest("Japan", "North Korea")]))
+    read = " ".join(m.window_text for m in plan.model_inputs)
+    assert "[Tokyo]" in read
+    assert ("{Pyongyang}" in read) is issue_markers
+    assert not plan.overall, "given pairs are answered without `overall` unless it is asked for"

@@ -1,5 +1,15 @@
 from training.text import split_sentences
-from training.windows import MARK_CLOSE, MARK_OPEN, describe_target, mark_mentions, meeting_points, overall_inputs, pair_inputs
+from training.windows import (
+    ISSUE_CLOSE,
+    ISSUE_OPEN,
+    MARK_CLOSE,
+    MARK_OPEN,
+    describe_target,
+    mark_mentions,
+    meeting_points,
+    overall_inputs,
+    pair_inputs,
+)
 
 ARTICLE = (
     "Officials gathered in Vladivostok on Thursday. "
@@ -43,6 +53,19 @@ def test_brackets_of_the_text_itself_cannot_pass_for_mention_markers():
     marked = mark_mentions(text, (0, len(text)), [(lima, lima + 4)])
     assert marked == f"The envoy (of Chile) said {MARK_OPEN}Lima{MARK_CLOSE} (sic) would wait."
     assert marked.count(MARK_OPEN) == marked.count(MARK_CLOSE) == 1
+
+
+def test_issue_mentions_are_braced_so_the_model_sees_who_acts_on_whom():
+    text = "The EU extended sanctions on Moscow {again}."
+    moscow, sanctions = text.index("Moscow"), text.index("sanctions")
+    marked = mark_mentions(text, (0, len(text)), [(moscow, moscow + 6)], [(sanctions, sanctions + 9)])
+    assert marked == f"The EU extended {ISSUE_OPEN}sanctions{ISSUE_CLOSE} on {MARK_OPEN}Moscow{MARK_CLOSE} (again)."
+
+
+def test_where_party_and_issue_mentions_overlap_the_party_marker_wins():
+    text = "Seoul and Pyongyang met."
+    marked = mark_mentions(text, (0, len(text)), [(0, 5)], [(0, 19), (10, 19)])
+    assert marked == f"{MARK_OPEN}Seoul{MARK_CLOSE} and {ISSUE_OPEN}Pyongyang{ISSUE_CLOSE} met."
 
 
 def test_a_short_text_is_read_whole_even_when_the_party_is_not_named():
