@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from training.predictor import Document, PairRequest
 
@@ -85,7 +85,7 @@ class PredictRequest(BaseModel):
 
     text: Annotated[StrictStr, Field(min_length=1, description="the article or statement")]
     pairs: list[PairIn] | None = Field(None, description="null: detect pairs; []: only `overall`")
-    overall: bool | None = Field(
+    overall: StrictBool | None = Field(
         None,
         description=(
             "answer `overall` (the whole text's stance and sentiment, read from its lead); null: only when "

@@ -71,6 +71,12 @@ def test_no_pairs_and_no_overall_is_a_clear_422(client):
     assert "nothing to answer" in response.text
 
 
+@pytest.mark.parametrize("value", [0, 1, "yes", "true"])
+def test_overall_must_be_a_json_boolean(client, value):
+    response = client.post("/v1/predict", json={"text": TEXT, "pairs": PAIRS, "overall": value})
+    assert response.status_code == 422 and "overall" in response.text
+
+
 def test_spans_pin_a_pronoun_and_aliases_name_unknown_people(client):
     text = "He demanded that the talks on the dam stop. Minister Okoro welcomed mediation on the dam."
     body = client.post(
