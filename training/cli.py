@@ -121,7 +121,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from serving.batch import predict_file
 
     counts = predict_file(Path(args.input), Path(args.output), args.model, backend=args.backend, batch_documents=args.batch)
-    print(f"{counts['ok']} answered, {counts['errors']} error line(s) -> {args.output}", file=sys.stderr)
+    print(
+        f"{counts['ok']} answered, {counts['errors']} error line(s) -> {args.output}; "
+        f"{counts['windows']} model windows in {counts['seconds']:.1f} s: "
+        f"{counts['documents_per_second']:.1f} documents/s, {counts['windows_per_second']:.1f} windows/s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -152,6 +152,8 @@ class Predictor:
         self.classifier = classifier
         self.catalog = catalog
         self.meta = classifier.meta
+        self.windows_read = 0
+        """Model windows classified by `predict` since this predictor was made (batch-run throughput)."""
         self.reader = reader or ("ranked" if self.meta.evidence_labels else "first")
         if self.reader not in READERS:
             raise ValueError(f"reader must be one of {', '.join(READERS)}, not {self.reader!r}")
@@ -304,4 +306,6 @@ class Predictor:
         """Answers for many documents, their windows classified together in length-sorted batches."""
         plans = [self.plan(document) for document in documents]
         inputs = [model_input for plan in plans for model_input in plan.model_inputs]
-        return self.answer_plans(plans, self.classifier.predict([(m.target, m.window_text) for m in inputs]))
+        answers = self.answer_plans(plans, self.classifier.predict([(m.target, m.window_text) for m in inputs]))
+        self.windows_read += len(inputs)
+        return answers

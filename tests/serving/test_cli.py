@@ -31,7 +31,15 @@ def test_predict_answers_each_line_and_reports_bad_ones_in_place(tiny_model, tmp
     assert "outside the text" in lines[3]["error"]["message"]
     assert lines[4]["results"], "pairs were detected for the last document"
     assert not list(output.parent.glob(".*.part")), "no partial file is left behind"
-    assert "2 answered, 3 error line(s)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "2 answered, 3 error line(s)" in err
+    read = sum(len(r["evidence"]) for line in lines for r in line.get("results", [])) + sum(
+        1
+        for line in lines
+        if line.get("overall")  # each text here is one chunk: `overall` reads one window
+    )
+    assert f"{read} model windows in" in err, "the run reports the windows it read"
+    assert "documents/s" in err and "windows/s" in err
 
 
 def test_predict_with_a_missing_input_fails_clearly(tiny_model, tmp_path, capsys):
