@@ -288,8 +288,9 @@ def plover_examples(rows: list[PloverRow], window_chars: int, issue_markers: boo
     examples = []
     for row in rows:
         whole = [(0, len(row.sentence))]
-        for request, stance, _ in plover_pairs(row):
-            other = [row.target_span if request.spans == [row.source_span] else row.source_span] if issue_markers else []
+        for request, stance, role in plover_pairs(row):
+            other_span = row.target_span if role == "agent" else row.source_span  # the issue is the other actor
+            other = [other_span] if issue_markers else []
             for model_input in pair_inputs(
                 row.sentence, request.party, request.issue, request.spans, whole, window_chars, issue_spans=other
             ):

@@ -12,7 +12,7 @@ import pytest
 from training import public
 from training.evaluate import OVERALL
 from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS
-from training.windows import MARK_CLOSE, MARK_OPEN
+from training.windows import ISSUE_CLOSE, ISSUE_OPEN, MARK_CLOSE, MARK_OPEN
 
 NEWSMTSC_ROWS = [
     {
@@ -186,6 +186,16 @@ def test_plover_pairs_give_the_acted_upon_party_neutral_only_for_one_sided_event
     assert examples[1].target == "Ruritania on The Andean bloc"
     assert f"{MARK_OPEN}Ruritania{MARK_CLOSE}" in examples[1].window_text  # the asked party is the one marked
     assert all(e.sentiment == IGNORE_INDEX and e.evidence == IGNORE_INDEX for e in examples)
+
+
+def test_plover_examples_with_issue_markers_brace_the_other_actor(tmp_path):
+    path = tmp_path / "PLV_train.tsv"
+    path.write_text(PLOVER_TSV)
+    agent, acted_upon = public.plover_examples(public.read_plover(path)[:1], window_chars=200, issue_markers=True)
+    assert f"{MARK_OPEN}The Andean bloc{MARK_CLOSE}" in agent.window_text
+    assert f"{ISSUE_OPEN}Ruritania{ISSUE_CLOSE}" in agent.window_text
+    assert f"{MARK_OPEN}Ruritania{MARK_CLOSE}" in acted_upon.window_text
+    assert f"{ISSUE_OPEN}The Andean bloc{ISSUE_CLOSE}" in acted_upon.window_text
 
 
 def test_plover_dev_items_mark_roles_and_never_overlap_training(tmp_path):
