@@ -44,16 +44,17 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def cpu_supports_bf16() -> bool:
+def cpu_supports_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """True on CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX), where autocast pays off."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        flags = set(cpuinfo.read_text().split())
     except OSError:
         return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def use_bf16(setting: str) -> bool:
+    """The `TrainConfig.bf16` setting resolved for this machine: "auto" means a GPU or a bf16-capable CPU."""
     import torch
 
     if setting != "auto":
