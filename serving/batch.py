@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from serving.app import load_model
 from serving.errors import describe_validation
 from serving.schemas import BatchDocument
 from training.predictor import PredictionInputError, Predictor
@@ -78,8 +79,6 @@ def predict_file(
 
     if not input_path.exists():
         raise FileNotFoundError(f"input file {input_path} does not exist")
-    from serving.app import load_model
-
     predictor = load_model(model, backend=backend)
     started = time.perf_counter()
     lines = input_path.read_text(encoding="utf-8").splitlines()

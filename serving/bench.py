@@ -28,6 +28,8 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
+from training.modeling import load_sequence_model
+
 SENTENCES = [
     "Tokyo called for maximum pressure on Pyongyang after the latest missile launch.",
     "The Kremlin said it was ready to resume talks on the peace treaty without preconditions.",
@@ -77,8 +79,6 @@ def anchor_app():
     """The hand-rolled baseline: one `transformers` pipeline call per request, nothing shared."""
     from fastapi import FastAPI
     from transformers import pipeline
-
-    from training.modeling import load_sequence_model  # the stock class, or the marker-pooling one
 
     folder = os.environ["STANCELINE_MODEL_DIR"]
     model = load_sequence_model(folder)

@@ -80,6 +80,8 @@ def tiny_train_config(base_model: Path, corpus: Path, output: Path, run_name: st
         batch_size=4,
         max_length=64,
         warmup_ratio=0.05,
+        frozen_layers=0,
+        max_examples_per_corpus=0,
         seed=3,
         export_onnx=False,
     )

@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from training.items import items_from_articles
 from training.labels import TASKS
+from training.modeling import split_probabilities
+from training.predictor import Predictor
 
 TEMPERATURE_GRID = tuple(round(0.5 + 0.05 * step, 2) for step in range(71))
 """Candidate temperatures, 0.5 to 4.0: a grid is exact enough for one number and cannot diverge."""
@@ -23,10 +26,6 @@ ECE_BINS = 15
 
 def fit_temperatures(folder: Path, dev_articles: list[dict]) -> dict[str, float]:
     """The temperature of each answer head that minimises the dev answers' negative log-likelihood."""
-    from training.evaluate import items_from_articles
-    from training.modeling import split_probabilities
-    from training.predictor import Predictor
-
     predictor = Predictor.from_folder(folder, backend="torch")
     items = items_from_articles(dev_articles)
     plans = [predictor.plan(item.document) for item in items]

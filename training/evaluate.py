@@ -13,47 +13,16 @@ and character offsets, never text) for error analysis.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from training.calibration import calibration_bins, expected_calibration_error, write_reliability_png
+from training.items import OVERALL, EvalItem, items_from_articles
 from training.labels import TASKS
-from training.predictor import Document, PairRequest, Predictor
+from training.predictor import Predictor
 from training.windows import Span
-
-OVERALL = -1
-"""Target index of a gold label that belongs to the whole text rather than to a pair."""
-
-
-@dataclass
-class EvalItem:
-    """One document and its gold labels: target index (a pair, or OVERALL) to {task: label}."""
-
-    document: Document
-    gold: dict[int, dict[str, str]] = field(default_factory=dict)
-    id: str = ""
-    gold_evidence: dict[int, list[Span]] = field(default_factory=dict)
-    """Target index to its annotated evidence offsets, where the data has them."""
-    roles: dict[int, str] = field(default_factory=dict)
-    """Target index to the party's role where the data says it: "agent" (it acts) or "acted-upon" (another
-    party acts on it; gold stance neutral)."""
-
-
-def items_from_articles(articles: list[dict]) -> list[EvalItem]:
-    """Every annotated pair of every article, asked the way a user asks."""
-    items = []
-    for article in articles:
-        annotations = article["annotations"]
-        evidence = {i: [tuple(span) for span in a.get("evidence", [])] for i, a in enumerate(annotations)}
-        pairs = [PairRequest(a["party"], a["issue"], evidence=evidence[i]) for i, a in enumerate(annotations)]
-        gold = {i: {"stance": a["stance"], "sentiment": a["sentiment"]} for i, a in enumerate(annotations)}
-        roles = {i: a["role"] for i, a in enumerate(annotations) if a.get("role") in ("agent", "acted-upon")}
-        document = Document(article["text"], pairs, article.get("aliases", {}))
-        items.append(EvalItem(document, gold, str(article.get("id", "")), evidence, roles))
-    return items
 
 
 def evidence_hit(evidence: list[dict], gold_spans: list[Span]) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from training.catalog import Catalog
 from training.labels import EVIDENCE_LABELS, IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS, label_id
+from training.predictor import PairRequest, locate_pair
 from training.text import split_sentences
 from training.windows import ModelInput, pair_inputs, pair_windows, window_inputs
 
@@ -67,8 +68,6 @@ def pair_examples(
     `served_windows`, also around where the predictor finds party and issue) carry stance, sentiment and
     evidence = yes; with `evidence_windows`, every other candidate window the predictor could read for
     the pair carries only the evidence label (yes where it overlaps the gold evidence)."""
-    from training.predictor import PairRequest, locate_pair
-
     text, party, issue = article["text"], annotation["party"], annotation["issue"]
     party_spans, issue_spans, served = locate_pair(
         catalog, text, split_sentences(text), PairRequest(party, issue), article.get("aliases", {})

@@ -22,11 +22,11 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from training.labels import EVIDENCE_LABELS, HEADS, SENTIMENT_LABELS, STANCE_LABELS, TASKS, output_width, task_slices
+from training.labels import EVIDENCE_LABELS, HEADS, SENTIMENT_LABELS, STANCE_LABELS, TASKS, task_slices
 
 META_FILE = "stanceline.json"
 FORMAT_VERSION = 1
@@ -153,94 +153,6 @@ def load_sequence_model(folder: Path | str, dtype=None):
     if "MarkerPooledBert" in (config.architectures or []):
         return marker_pooled_bert_class().from_pretrained(folder, dtype=dtype)
     return AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype)
-
-
-class Backend(Protocol):
-    """Runs the encoder: token ids in, the heads' logits per row out. Torch and ONNX Runtime implement it."""
-
-    name: str
-
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
-
-
-class TorchBackend:
-    """The model in PyTorch, on a GPU when one is present, in bf16 there."""
-
-    name = "torch"
-
-    def __init__(self, folder: Path, device: str | None = None) -> None:
-        import torch
-
-        self.torch = torch
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-        self.model = load_sequence_model(folder, dtype=dtype).to(self.device).eval()
-
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        with self.torch.inference_mode():
-            tensors = {key: self.torch.from_numpy(value).to(self.device) for key, value in batch.items()}
-            return self.model(**tensors).logits.float().cpu().numpy()
-
-
-def load_backend(folder: Path, backend: str = "auto", threads: int | None = None) -> Backend:
-    """The named backend for the model in `folder`; `threads` caps its CPU threads (None: all cores).
-
-    "auto" picks ONNX int8 (the faster CPU backend) when no GPU is present and the folder's int8 model
-    passed its accuracy check on dev (`onnx_backend.check_int8`), else torch."""
-    if backend == "auto":
-        import torch
-
-        from training.onnx_backend import int8_verified
-
-        backend = "onnx" if not torch.cuda.is_available() and int8_verified(Path(folder)) else "torch"
-    if backend == "torch":
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        return TorchBackend(folder)
-    if backend == "onnx":
-        from training.onnx_backend import OnnxBackend
-
-        return OnnxBackend(folder, threads=threads)
-    raise ValueError(f"unknown backend {backend!r}; expected 'torch' or 'onnx'")
-
-
-class Classifier:
-    """Tokenizes model inputs and runs them through a backend in length-sorted batches."""
-
-    def __init__(self, folder: Path | str, backend: str = "auto", batch_size: int = 32, threads: int | None = None) -> None:
-        from transformers import AutoTokenizer
-
-        self.folder = Path(folder)
-        self.meta = ModelMeta.load(self.folder)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
-        self.backend = load_backend(self.folder, backend, threads)
-        self.batch_size = batch_size
-
-    def encode(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
-        encoded = self.tokenizer(
-            [first for first, _ in pairs],
-            [second for _, second in pairs],
-            truncation="only_second",
-            max_length=self.meta.max_length,
-            padding=True,
-            return_tensors="np",
-        )
-        return {key: value.astype(np.int64) for key, value in encoded.items()}
-
-    def logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """Raw logits for each (target, window) pair, in input order, batched by length."""
-        logits = np.zeros((len(pairs), output_width(self.meta.heads)), dtype=np.float32)
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            logits[chunk] = self.backend.logits(self.encode([pairs[i] for i in chunk]))
-        return logits
-
-    def predict(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
-        """Per-head calibrated probabilities for each (target, window) pair, in input order."""
-        return split_probabilities(self.logits(pairs), self.meta.heads, self.meta.temperatures)
 
 
 def describe(folder: Path) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from training.backends import Classifier
 from training.catalog import Catalog
 from training.labels import TASKS
-from training.modeling import Classifier
 from training.text import split_sentences
 from training.windows import (
     MAX_WINDOWS_IN_READING_ORDER,

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.evaluate import OVERALL, EvalItem
 from training.examples import Example
+from training.items import OVERALL, EvalItem
 from training.predictor import Document, PairRequest
 from training.windows import overall_inputs, pair_inputs
 
@@ -371,26 +371,32 @@ def corpus(name: str) -> Corpus:
     return CORPORA[name]
 
 
-def rows_for_run(rows: list, per_pass: int, passes: int = 1) -> list:
-    """The rows a corpus contributes to a run of `passes` passes, `per_pass` rows a pass (0: all rows).
+def rows_for_run(rows: list, max_examples_per_corpus: int, passes: int = 1) -> list:
+    """The rows a corpus contributes to a run of `passes` passes, `max_examples_per_corpus` rows a pass
+    (0: all rows).
 
     Rows are taken in file order and wrap around only after the last one, so a corpus larger than
-    `per_pass` brings different rows to each pass instead of the same rows again: more distinct text
-    for the same training time."""
+    `max_examples_per_corpus` brings different rows to each pass instead of the same rows again: more
+    distinct text for the same training time."""
     if not rows:
         return []
-    per_pass = min(per_pass or len(rows), len(rows))
+    per_pass = min(max_examples_per_corpus or len(rows), len(rows))
     return [rows[index % len(rows)] for index in range(per_pass * passes)]
 
 
 def training_examples(
-    name: str, data_dir: Path | str, window_chars: int, cap: int = 0, passes: int = 1, issue_markers: bool = False
+    name: str,
+    data_dir: Path | str,
+    window_chars: int,
+    max_examples_per_corpus: int = 0,
+    passes: int = 1,
+    issue_markers: bool = False,
 ) -> tuple[list[Example], dict]:
     """Examples of a public corpus's train portion for a whole run (see `rows_for_run`), and a record of
     the file for the model card."""
     source = corpus(name)
     path, rows = source.rows(data_dir, "train")
-    taken = rows_for_run(rows, cap, passes)
+    taken = rows_for_run(rows, max_examples_per_corpus, passes)
     examples = source.examples(taken, window_chars, issue_markers)
     distinct = min(len(rows), len(taken))  # rows wrap around only after the last one
     info = {"file": str(path), "sha256": sha256_of(path), "rows": len(rows), "rows_used": distinct, "version": _version(path)}

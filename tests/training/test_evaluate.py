@@ -1,6 +1,7 @@
 """Scoring helpers of `training.evaluate` on hand-made answers: no model needed."""
 
-from training.evaluate import OVERALL, EvalItem, evidence_hit_rate, prediction_rows, score_answers
+from training.evaluate import evidence_hit_rate, prediction_rows, score_answers
+from training.items import OVERALL, EvalItem
 from training.predictor import Document, PairRequest
 
 TEXT = "Japan demanded sanctions. Russia offered talks. Markets were calm."

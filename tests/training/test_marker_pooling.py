@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from tests.conftest import tiny_train_config
+from training.backends import Classifier
 from training.data import load_articles
 from training.evaluate import evaluate_articles
-from training.modeling import Classifier, load_sequence_model
-from training.onnx_backend import export_onnx
+from training.export import export_onnx
+from training.modeling import load_sequence_model
 from training.predictor import Predictor
 from training.trainer import train
 

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
+from training.backends import CHECK_FILE, INT8_FILE, Classifier, load_backend
 from training.data import load_articles
-from training.modeling import Classifier, load_backend
-from training.onnx_backend import CHECK_FILE, INT8_FILE, check_int8, export_onnx, ffn_output_matmuls
+from training.export import check_int8, export_onnx, ffn_output_matmuls
 from training.predictor import Document, PairRequest, Predictor
 
 
@@ -99,6 +99,7 @@ def test_training_exports_int8_and_records_its_check(tiny_base_model, tiny_corpu
         public_corpora=[],
         output_dir=str(tmp_path / "models"),
         run_name="exported",
+        frozen_layers=0,
         epochs=2,
         max_length=64,
         export_onnx=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from training import public
-from training.evaluate import OVERALL
+from training.items import OVERALL
 from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS
 from training.windows import ISSUE_CLOSE, ISSUE_OPEN, MARK_CLOSE, MARK_OPEN
 
@@ -134,10 +134,10 @@ MIRROR = os.environ.get(public.MIRROR_SETTING)
 def test_real_mirror_slice_converts(tmp_path):
     record = public.fetch(tmp_path / "data", MIRROR)
     assert record["newsmtsc/train.jsonl"]["sha256"] == public.SOURCES[0].sha256
-    examples, info = public.training_examples("newsmtsc", tmp_path / "data", 360, cap=300)
+    examples, info = public.training_examples("newsmtsc", tmp_path / "data", 360, max_examples_per_corpus=300)
     assert len(examples) >= 300 and info["rows"] > 8000
     assert all(MARK_OPEN in e.window_text for e in examples)
-    un_examples, _ = public.training_examples("un-quadclass", tmp_path / "data", 360, cap=300)
+    un_examples, _ = public.training_examples("un-quadclass", tmp_path / "data", 360, max_examples_per_corpus=300)
     assert {STANCE_LABELS[e.stance] for e in un_examples} == set(STANCE_LABELS)
     assert len(public.eval_items("newsmtsc:dev", tmp_path / "data")) == 343
     assert record["plover/PLV_train.tsv"]["matches_pinned"] is True
@@ -149,13 +149,13 @@ def test_real_mirror_slice_converts(tmp_path):
 
 def test_passes_take_fresh_rows_before_repeating_any():
     rows = list(range(10))
-    assert public.rows_for_run(rows, per_pass=4, passes=1) == [0, 1, 2, 3]
+    assert public.rows_for_run(rows, max_examples_per_corpus=4, passes=1) == [0, 1, 2, 3]
     # three passes of four rows from ten: every row once before any comes back
-    assert public.rows_for_run(rows, per_pass=4, passes=3) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert public.rows_for_run(rows, max_examples_per_corpus=4, passes=3) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
     # a corpus smaller than a pass is taken whole each pass; 0 means no cap
-    assert public.rows_for_run(rows[:3], per_pass=4, passes=2) == [0, 1, 2, 0, 1, 2]
-    assert public.rows_for_run(rows, per_pass=0, passes=2) == rows + rows
-    assert public.rows_for_run([], per_pass=4, passes=2) == []
+    assert public.rows_for_run(rows[:3], max_examples_per_corpus=4, passes=2) == [0, 1, 2, 0, 1, 2]
+    assert public.rows_for_run(rows, max_examples_per_corpus=0, passes=2) == rows + rows
+    assert public.rows_for_run([], max_examples_per_corpus=4, passes=2) == []
 
 
 def test_plover_rows_keep_the_marked_actors_as_offsets_into_the_clean_sentence(tmp_path):

@@ -1,16 +1,15 @@
-"""The fast CPU backend: the model exported to ONNX and dynamically quantized to int8.
+"""The int8 ONNX copy of a trained model, and the check that decides whether `auto` serves it.
 
 `export_onnx` writes `model.onnx` (float32) and `model.int8.onnx` (weights int8, activations quantized
 on the fly) into the model folder. Every matrix product is quantized except the feed-forward output
 projection of each layer (`ffn_output_matmuls`): its input, the GELU output, carries the outlier
 activations that per-tensor int8 handles worst (Bondarenko et al., 2021, "Understanding and Overcoming
-the Challenges of Efficient Transformer Quantization"). On `mix-h` that one choice turned a dev stance
-drop of 0.025 into none, for a fifth of int8's throughput (README, "Quantization routes"). `OnnxBackend` runs the int8 file with ONNX Runtime. Both backends
-take the same token batches and return the same logits per row (`modeling.Backend`).
+the Challenges of Efficient Transformer Quantization"); keeping it in float removed the dev stance drop
+that int8 otherwise cost (reports/EXPERIMENTS.md, "Quantization routes").
 
 int8 costs some accuracy, how much depends on the model, so `check_int8` scores the dev split with both
 backends through the predictor and writes the result to `backends.json`; the `auto` backend serves int8
-only where that check found a stance macro-F1 drop of at most `INT8_TOLERANCE`.
+only where that check passed.
 """
 
 from __future__ import annotations
@@ -19,12 +18,11 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
+from training.backends import CHECK_FILE, FLOAT_FILE, INPUT_NAMES, INT8_FILE
+from training.evaluate import evaluate_articles
+from training.modeling import load_sequence_model
+from training.predictor import Predictor
 
-FLOAT_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-CHECK_FILE = "backends.json"
 INT8_TOLERANCE = 0.005
 """Largest drop in dev stance macro-F1 (int8 against torch) for `auto` to choose int8."""
 
@@ -48,8 +46,6 @@ def export_onnx(folder: Path) -> Path:
     int8 check is removed with the file it judged, so `auto` keeps torch until `check_int8` runs again."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from training.modeling import load_sequence_model
 
     folder = Path(folder)
     model = load_sequence_model(folder, dtype=torch.float32).eval()
@@ -80,9 +76,6 @@ def export_onnx(folder: Path) -> Path:
 def check_int8(folder: Path, dev_articles: list[dict], dev_file: str) -> dict:
     """Score `dev_articles` with the torch and the int8 backend of `folder`, write `backends.json`
     (atomically) and return it. `int8_keeps_accuracy` decides what `auto` serves."""
-    from training.evaluate import evaluate_articles
-    from training.predictor import Predictor
-
     folder = Path(folder)
     scores = {}
     for backend in ("torch", "onnx"):
@@ -112,34 +105,3 @@ def describe_check(record: dict) -> str:
         f"int8 {scores['onnx']['stance']:.3f} (drop {record['int8_stance_drop']:+.3f}, "
         f"tolerance {record['tolerance']}): {verdict}"
     )
-
-
-def int8_verified(folder: Path) -> bool:
-    """True when the folder's int8 model exists and its accuracy check passed."""
-    path = Path(folder) / CHECK_FILE
-    if not (Path(folder) / INT8_FILE).exists() or not path.exists():
-        return False
-    return bool(json.loads(path.read_text(encoding="utf-8")).get("int8_keeps_accuracy"))
-
-
-class OnnxBackend:
-    """ONNX Runtime on the int8 model, threads set once."""
-
-    name = "onnx"
-
-    def __init__(self, folder: Path, threads: int | None = None, file: str = INT8_FILE) -> None:
-        import onnxruntime
-
-        path = Path(folder) / file
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: run `make export` (stanceline export --model {folder}) first")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_names = {item.name for item in self.session.get_inputs()}
-
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        feed = {name: value for name, value in batch.items() if name in self.input_names}
-        return self.session.run(["logits"], feed)[0]
