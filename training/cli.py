@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(run=cmd_data)
 
     train = commands.add_parser("train", help="fine-tune a model")
-    train.add_argument("--config", default="training/configs/default.toml")
+    train.add_argument("--config", default=None, help="TOML file of settings that differ from the default recipe")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config setting")
     train.set_defaults(run=cmd_train)
 
