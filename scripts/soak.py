@@ -56,8 +56,6 @@ def throwaway_model(folder: Path) -> Path:
         output_dir=str(folder / "models"),
         run_name="soak",
         epochs=1,
-        max_length=128,
-        window_chars=200,
         export_onnx=False,
     )
     return Path(train(config))

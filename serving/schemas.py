@@ -17,6 +17,15 @@ the predictor also checks the target against the model's own length."""
 MAX_ALIASES_PER_NAME = 20
 MAX_SPANS_PER_PAIR = 64
 MAX_ALIAS_ENTRIES = 64
+
+
+def not_blank(value: str, field: str) -> str:
+    """Rejects a value of spaces only: it passes `min_length` yet names nothing."""
+    if not value.strip():
+        raise ValueError(f"{field} must not be empty or whitespace")
+    return value
+
+
 Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 
 
@@ -62,12 +71,7 @@ class PairIn(BaseModel):
         None, description="character offsets pinning the party's mentions"
     )
 
-    @field_validator("party")
-    @classmethod
-    def _party_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("party must not be blank")
-        return value
+    _party_not_blank = field_validator("party")(classmethod(lambda cls, value: not_blank(value, "party")))
 
 
 class PredictRequest(BaseModel):
@@ -97,12 +101,7 @@ class PredictRequest(BaseModel):
         | None
     ) = Field(None, description="extra names per party (or issue)")
 
-    @field_validator("text")
-    @classmethod
-    def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text must not be empty or whitespace")
-        return value
+    _text_not_blank = field_validator("text")(classmethod(lambda cls, value: not_blank(value, "text")))
 
     @model_validator(mode="after")
     def _something_to_answer(self) -> PredictRequest:

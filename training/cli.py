@@ -55,20 +55,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         write_predictions,
         write_report,
     )
-    from training.examples import examples_from_articles
+    from training.examples import WindowOptions, examples_from_articles
     from training.labels import SENTIMENT_LABELS, STANCE_LABELS
     from training.predictor import Predictor
 
     predictor = Predictor.from_folder(args.model, backend=args.backend, reader=args.reader)
     if Path(args.data).exists():
         items = items_from_articles(load_articles(args.data))
-        train_examples = examples_from_articles(
-            load_articles(args.train),
-            predictor.catalog,
-            predictor.meta.window_chars,
-            "train",
-            issue_markers=predictor.meta.issue_markers,
-        )
+        options = WindowOptions(predictor.meta.window_chars, issue_markers=predictor.meta.issue_markers)
+        train_examples = examples_from_articles(load_articles(args.train), predictor.catalog, "train", options)
     else:
         name = args.data.partition(":")[0]
         items = public.eval_items(args.data, args.data_dir)

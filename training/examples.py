@@ -54,16 +54,17 @@ def overlaps(span: tuple[int, int], others: list) -> bool:
     return any(span[0] < end and span[1] > start for start, end in others)
 
 
-def pair_examples(
-    article: dict,
-    annotation: dict,
-    catalog: Catalog,
-    window_chars: int,
-    source: str,
-    served_windows: bool = False,
-    evidence_windows: bool = True,
-    issue_markers: bool = False,
-) -> list[Example]:
+@dataclass(frozen=True)
+class WindowOptions:
+    """Which windows a bundled pair trains on and how they are marked (each field as in `TrainConfig`)."""
+
+    window_chars: int
+    served_windows: bool = False
+    evidence_windows: bool = True
+    issue_markers: bool = False
+
+
+def pair_examples(article: dict, annotation: dict, catalog: Catalog, source: str, options: WindowOptions) -> list[Example]:
     """The examples of one annotated pair. Its gold windows (around each evidence span and, with
     `served_windows`, also around where the predictor finds party and issue) carry stance, sentiment and
     evidence = yes; with `evidence_windows`, every other candidate window the predictor could read for
@@ -72,9 +73,9 @@ def pair_examples(
     party_spans, issue_spans, served = locate_pair(
         catalog, text, split_sentences(text), PairRequest(party, issue), article.get("aliases", {})
     )
-    issue_spans = issue_spans if issue_markers else []
+    window_chars, issue_spans = options.window_chars, issue_spans if options.issue_markers else []
     gold_spans = [tuple(span) for span in annotation["evidence"]]
-    anchors = gold_spans + [anchor for anchor in served if served_windows and anchor not in gold_spans]
+    anchors = gold_spans + [anchor for anchor in served if options.served_windows and anchor not in gold_spans]
     gold = {
         m.window: m
         for m in pair_inputs(text, party, issue, party_spans, anchors, window_chars, limit=len(anchors), issue_spans=issue_spans)
@@ -82,7 +83,7 @@ def pair_examples(
     examples = [
         Example.from_input(m, annotation["stance"], annotation["sentiment"], source, EVIDENCE_LABELS[1]) for m in gold.values()
     ]
-    if evidence_windows:
+    if options.evidence_windows:
         seen = set(gold)
         for m in window_inputs(text, party, issue, party_spans, pair_windows(text, served, window_chars), issue_spans):
             if m.window not in seen:
@@ -91,23 +92,13 @@ def pair_examples(
     return examples
 
 
-def examples_from_articles(
-    articles: list[dict],
-    catalog: Catalog,
-    window_chars: int,
-    source: str,
-    served_windows: bool = False,
-    evidence_windows: bool = True,
-    issue_markers: bool = False,
-) -> list[Example]:
+def examples_from_articles(articles: list[dict], catalog: Catalog, source: str, options: WindowOptions) -> list[Example]:
     """The examples of every annotated pair of `articles` (see `pair_examples`)."""
     return [
         example
         for article in articles
         for annotation in article["annotations"]
-        for example in pair_examples(
-            article, annotation, catalog, window_chars, source, served_windows, evidence_windows, issue_markers
-        )
+        for example in pair_examples(article, annotation, catalog, source, options)
     ]
 
 

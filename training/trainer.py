@@ -10,7 +10,7 @@ import random
 import shutil
 import string
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from training.catalog import Catalog
 from training.config import TrainConfig
 from training.data import count_pairs, file_sha256, load_articles
 from training.evaluate import evaluate_articles, evaluate_items
-from training.examples import Example, examples_from_articles, label_counts
+from training.examples import Example, WindowOptions, examples_from_articles, label_counts
 from training.export import check_int8, describe_check, export_onnx
 from training.labels import (
     EVIDENCE_LABELS,
@@ -84,15 +84,7 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     record: dict[str, Any] = {"files": {}, "public_corpora": {}}
     for path in config.train_files:
         articles = load_articles(path)
-        built = examples_from_articles(
-            articles,
-            catalog,
-            config.window_chars,
-            Path(path).parent.name,
-            config.served_windows,
-            config.evidence_windows,
-            config.issue_markers,
-        )
+        built = examples_from_articles(articles, catalog, Path(path).parent.name, window_options(config))
         built *= config.repeat_train_files * config.epochs
         examples += built
         record["files"][path] = {
@@ -243,14 +235,8 @@ def collect_run_data(config: TrainConfig) -> Run:
         record["class_weights"] = class_weights(examples)
     if config.dev_file:
         run.dev_articles = load_articles(config.dev_file)
-        run.dev_examples = examples_from_articles(
-            run.dev_articles,
-            catalog,
-            config.window_chars,
-            source="dev",
-            evidence_windows=config.evidence_windows,
-            issue_markers=config.issue_markers,
-        )
+        dev_options = replace(window_options(config), served_windows=False)
+        run.dev_examples = examples_from_articles(run.dev_articles, catalog, "dev", dev_options)
         record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(run.dev_articles)}}
     logger.info(
         "training on %d examples in %d passes of %d steps (%s)",
@@ -260,6 +246,10 @@ def collect_run_data(config: TrainConfig) -> Run:
         record["label_counts"],
     )
     return run
+
+
+def window_options(config: TrainConfig) -> WindowOptions:
+    return WindowOptions(config.window_chars, config.served_windows, config.evidence_windows, config.issue_markers)
 
 
 def steps_per_pass(config: TrainConfig, examples: int) -> int:
