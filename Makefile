@@ -58,7 +58,7 @@ serve: install ## train a model if there is none (public corpora first), then se
 	$(STANCELINE) serve --model $(MODEL) --host 127.0.0.1 --port 8000
 
 bench: install ## benchmarks -> reports/bench/*.json and the README table
-	$(BIN)/python -m serving.bench --model $(MODEL) --output reports/bench
+	$(BIN)/python -m benchmarks.http_bench --model $(MODEL) --output reports/bench
 
 SOAK_SECONDS ?= 300
 soak: install ## serve on 127.0.0.1 under good, huge and hostile traffic for SOAK_SECONDS -> reports/soak/soak.json
@@ -68,9 +68,9 @@ test: install ## run the test suite (tiny models, no download; browser test wher
 	$(BIN)/python -m pytest -q
 
 lint: install ## ruff check and format check
-	$(BIN)/ruff check training serving tests scripts
-	$(BIN)/ruff format --check training serving tests scripts
+	$(BIN)/ruff check training serving benchmarks tests scripts
+	$(BIN)/ruff format --check training serving benchmarks tests scripts
 
 format: install ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix training serving tests scripts
-	$(BIN)/ruff format training serving tests scripts
+	$(BIN)/ruff check --fix training serving benchmarks tests scripts
+	$(BIN)/ruff format training serving benchmarks tests scripts

@@ -8,6 +8,7 @@ seconds, and the command line, the schema checks and the web server's start shou
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +18,7 @@ import numpy as np
 from training.labels import output_width
 from training.modeling import ModelMeta, load_sequence_model, split_probabilities
 
+logger = logging.getLogger(__name__)
 FLOAT_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -68,6 +70,12 @@ def load_backend(folder: Path, backend: str = "auto", threads: int | None = None
         import torch
 
         backend = "onnx" if not torch.cuda.is_available() and int8_verified(Path(folder)) else "torch"
+        if backend == "torch" and not torch.cuda.is_available() and (Path(folder) / CHECK_FILE).exists():
+            logger.warning(
+                "the int8 copy of %s failed its check (%s): serving torch, which is slower on CPU",
+                folder,
+                CHECK_FILE,
+            )
     if backend == "torch":
         if threads:
             import torch

@@ -145,7 +145,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     print(export_onnx(Path(args.model)))
     if args.dev:
-        print(describe_check(check_int8(Path(args.model), load_articles(args.dev), args.dev)))
+        print(describe_check(check_int8(Path(args.model), load_articles(args.dev), args.dev, args.data_dir)))
     return 0
 
 
@@ -205,8 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--dev",
         default=DEFAULT_DEV if Path(DEFAULT_DEV).exists() else "",
-        help="corpus file on which int8 must keep torch's stance macro-F1 for `auto` to serve it ('' skips the check)",
+        help="corpus file whose windows, with each public dev portion in --data-dir, int8 must answer as torch "
+        "does for `auto` to serve it ('' skips the check)",
     )
+    export.add_argument("--data-dir", default="data")
     export.set_defaults(run=cmd_export)
     return parser
 

@@ -369,7 +369,8 @@ def post_training_checks(run: Run, meta: ModelMeta, work: Path) -> None:
     if config.export_onnx:
         export_onnx(work)
         if run.dev_articles:
-            logger.info(describe_check(check_int8(work, run.dev_articles, config.dev_file)))
+            run.record["int8_check"] = describe_check(check_int8(work, run.dev_articles, config.dev_file, config.data_dir))
+            logger.info(run.record["int8_check"])
     corpora = list(run.record["public_corpora"])
     metrics = evaluate_held_out(work, config, run.dev_articles, corpora) if config.evaluate_dev else {}
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -439,6 +440,7 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
         data_rows="\n".join(rows),
         data_note=f"\n{data['public_corpora_note']}\n" if data.get("public_corpora_note") else "",
         label_counts=json.dumps(data["label_counts"]),
+        int8_check=data.get("int8_check", "No int8 copy was exported (`make export` writes and checks one)."),
         metric_lines="\n".join(metric_lines) or "No dev evaluation was run.",
     )
     (folder / "README.md").write_text(filled, encoding="utf-8")

@@ -8,7 +8,7 @@ import pytest
 
 from training.backends import CHECK_FILE, INT8_FILE, Classifier, load_backend
 from training.data import load_articles
-from training.export import check_int8, export_onnx, ffn_output_matmuls
+from training.export import check_int8, export_onnx, ffn_output_matmuls, wilson_interval
 from training.predictor import Document, PairRequest, Predictor
 
 
@@ -77,9 +77,11 @@ def test_auto_serves_int8_only_after_it_passed_the_dev_check(exported_model, tin
     (folder / CHECK_FILE).unlink(missing_ok=True)
     assert load_backend(folder, "auto").name == "torch", "an unchecked int8 model is not served by default"
 
-    record = check_int8(folder, load_articles(tiny_corpus), str(tiny_corpus))
-    assert set(record["macro_f1"]) == {"torch", "onnx"} and record["pairs"] == 30
-    assert record["int8_keeps_accuracy"] == (record["int8_stance_drop"] <= record["tolerance"])
+    record = check_int8(folder, load_articles(tiny_corpus), str(tiny_corpus), data_dir=tmp_path / "no-data")
+    assert set(record["macro_f1"]) == {"torch", "onnx"} and record["sources"] == {"dev": record["windows"]}
+    assert record["windows"] >= 30, "every window the predictor reads for the 30 dev pairs"
+    kept = [record["heads"][head]["agreement"] >= record["min_agreement"] for head in ("stance", "sentiment")]
+    assert record["int8_keeps_accuracy"] == all(kept)
     assert json.loads((folder / CHECK_FILE).read_text()) == record
 
     for keeps, expected in ((True, "onnx"), (False, "torch")):
@@ -88,23 +90,34 @@ def test_auto_serves_int8_only_after_it_passed_the_dev_check(exported_model, tin
     assert load_backend(folder, "onnx").name == "onnx", "asking for onnx by name still gets it"
 
 
-def test_training_exports_int8_and_records_its_check(tiny_base_model, tiny_corpus, tmp_path):
-    from training.config import TrainConfig
+@pytest.mark.parametrize("bf16", ["no", "yes"])
+def test_int8_export_holds_after_fp32_and_bf16_training(tiny_base_model, tiny_corpus, tmp_path, bf16):
+    """bf16 autocast runs on any CPU (slowly without AVX512-BF16), so both precisions are tested here."""
+    from tests.conftest import tiny_train_config
     from training.trainer import train
 
-    config = TrainConfig(
-        base_model=str(tiny_base_model),
-        train_files=[str(tiny_corpus)],
-        dev_file=str(tiny_corpus),
-        public_corpora=[],
-        output_dir=str(tmp_path / "models"),
-        run_name="exported",
-        frozen_layers=0,
-        epochs=2,
-        max_length=64,
-        export_onnx=True,
+    folder = train(
+        tiny_train_config(tiny_base_model, tiny_corpus, tmp_path, f"exported-{bf16}", epochs=20, bf16=bf16, export_onnx=True)
     )
-    folder = train(config)
     record = json.loads((folder / CHECK_FILE).read_text())
+    assert json.loads((folder / "data.json").read_text())["bf16"] is (bf16 == "yes")
     assert (folder / INT8_FILE).exists() and record["dev_file"] == str(tiny_corpus)
-    assert load_backend(folder, "auto").name == ("onnx" if record["int8_keeps_accuracy"] else "torch")
+    assert record["int8_keeps_accuracy"], record["heads"]
+    assert load_backend(folder, "auto").name == "onnx"
+    assert "auto serves int8" in (folder / "README.md").read_text()
+
+
+def test_the_check_reads_the_public_dev_portions_too(exported_model, tiny_corpus, tmp_path):
+    from tests.training.test_public import write_upstream
+
+    data_dir = write_upstream(tmp_path / "data")
+    record = check_int8(exported_model, load_articles(tiny_corpus), str(tiny_corpus), data_dir=data_dir)
+    assert {"dev", "newsmtsc:dev", "un-quadclass:dev"} <= set(record["sources"])
+    assert record["windows"] == sum(record["sources"].values())
+
+
+def test_agreement_intervals_narrow_with_the_sample():
+    small, large = wilson_interval(29, 30), wilson_interval(2900, 3000)
+    assert small[0] < 0.85 and 0.955 < large[0] < 0.967 < large[1] < 0.975
+    assert (small[1] - small[0]) > 5 * (large[1] - large[0])
+    assert wilson_interval(30, 30)[1] == 1.0

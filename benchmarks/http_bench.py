@@ -1,14 +1,18 @@
-"""`make bench`: requests per second and latency of three servers on this machine, in one run.
+"""`make bench`: what users send, served by Stanceline and by the server a user would write instead.
 
-(a) anchor: the FastAPI endpoint a user would write by hand, calling a `transformers` pipeline per
-    request on the same model folder (stance and sentiment from its six outputs);
-(b) Stanceline on the torch backend; (c) Stanceline on the ONNX int8 backend.
-Each server runs in its own process on a free localhost port; all are started first, then take turns:
-in each of `--rounds` rounds, a bounded asyncio client sends every server single news sentences at
-concurrency 1 and 16, then a 4,000-character article with pairs detected. Only the server being
-measured is busy. Each reported figure is the median round, so a slow spell of a shared machine does
-not decide a comparison; every round is kept in the JSON. Results go to `reports/bench/<server>.json`
-and `reports/bench/summary.md`.
+Workloads, each in one run with the servers taking turns:
+- **one party**: a news-length sentence with one party, its issue and the party's mention as `spans`,
+  at concurrency 1 and 16. One model window a request.
+- **sentence, overall only**: the same sentences with `"pairs": []` (Stanceline servers only).
+- **article**: a 4,000-character article with pairs detected, at concurrency 1 (Stanceline only).
+
+Servers: (a) anchor, the FastAPI endpoint a user would write by hand: one `transformers` pipeline call
+per request on the same model folder and the same input encoding (`describe_target`, `mark_mentions`),
+answering the party's stance and sentiment; (b) Stanceline on torch; (c) Stanceline on ONNX int8. Each
+runs in its own process; in each of `--rounds` rounds every server gets every scenario, and each figure
+is the median round. The machine's matrix-multiply peak is measured in the same run (a large fp32 GEMM
+in torch and an int8 `MatMulInteger` in ONNX Runtime), and each server's windows/s is reported as a
+share of the peak of the arithmetic it runs on. Results: `reports/bench/<server>.json`, `summary.md`.
 """
 
 from __future__ import annotations
@@ -29,17 +33,75 @@ import httpx
 from pydantic import BaseModel
 
 from training.modeling import load_sequence_model
+from training.windows import describe_target, mark_mentions
 
-SENTENCES = [
-    "Tokyo called for maximum pressure on Pyongyang after the latest missile launch.",
-    "The Kremlin said it was ready to resume talks on the peace treaty without preconditions.",
-    "Brussels threatened new tariffs on Chinese electric vehicles on Tuesday.",
-    "Egypt welcomed the African Union's offer to mediate the dispute over the Nile dam.",
-    "Washington warned Caracas that oil sanctions would return if the vote was not free.",
-    "India and Pakistan agreed to reopen the border crossing for pilgrims.",
-    "The IAEA demanded full access to the enrichment site near Isfahan.",
-    "Brazil pledged to halve deforestation in the Amazon by the end of the decade.",
+PARTY_SENTENCES = [
+    # (sentence, party, the party's mention in it, issue): real-length news sentences, one party each
+    (
+        "Japanese Prime Minister Shinzo Abe told reporters in Vladivostok that Tokyo would keep up maximum pressure on "
+        "Pyongyang until it gave up its nuclear and missile programmes.",
+        "Japan",
+        "Tokyo",
+        "North Korea",
+    ),
+    (
+        "The Kremlin said on Friday that it was ready to resume talks on a peace treaty with Japan without preconditions, "
+        "a shift that diplomats in both capitals welcomed cautiously.",
+        "Russia",
+        "The Kremlin",
+        "peace treaty",
+    ),
+    (
+        "Brussels threatened on Tuesday to impose new tariffs on Chinese electric vehicles unless Beijing ended the "
+        "subsidies that European carmakers say distort the market.",
+        "European Union",
+        "Brussels",
+        "tariffs",
+    ),
+    (
+        "Egypt welcomed the African Union's offer to mediate the long-running dispute over the Nile dam and said its "
+        "negotiators would attend the next round in Kinshasa.",
+        "Egypt",
+        "Egypt",
+        "Nile dam",
+    ),
+    (
+        "Washington warned Caracas that the oil sanctions lifted last year would return within weeks if the presidential "
+        "vote was not free and fair.",
+        "United States",
+        "Washington",
+        "oil sanctions",
+    ),
+    (
+        "India agreed with Pakistan on Monday to reopen the border crossing for pilgrims, the first such step since the "
+        "two countries recalled their envoys.",
+        "India",
+        "India",
+        "border crossing",
+    ),
+    (
+        "The IAEA demanded full and immediate access to the enrichment site near Isfahan, saying its inspectors had been "
+        "kept out for three months.",
+        "IAEA",
+        "The IAEA",
+        "inspections",
+    ),
+    (
+        "Brazil pledged at the summit to halve deforestation in the Amazon by the end of the decade and invited its "
+        "neighbours to join a common monitoring fund.",
+        "Brazil",
+        "Brazil",
+        "deforestation",
+    ),
 ]
+
+
+def party_request(sentence: str, party: str, mention: str, issue: str) -> dict:
+    """The request a user sends for one party of one sentence, its mention pinned by offsets."""
+    start = sentence.index(mention)
+    return {"text": sentence, "pairs": [{"party": party, "issue": issue, "spans": [[start, start + len(mention)]]}]}
+
+
 ARTICLE_PARAGRAPHS = [
     "Japanese Prime Minister Shinzo Abe and Russian President Vladimir Putin met in Vladivostok on Thursday for talks that "
     "covered a peace treaty, joint economic projects on the disputed islands and North Korea's weapons programmes.",
@@ -68,31 +130,40 @@ def build_article(target_chars: int = 4000) -> str:
     return text[:target_chars].rsplit(". ", 1)[0] + "."
 
 
-ANCHOR_APP = "serving.bench:anchor_app"
+ANCHOR_APP = "benchmarks.http_bench:anchor_app"
+
+
+class AnchorPair(BaseModel):
+    party: str
+    issue: str | None = None
+    spans: list[tuple[int, int]]
 
 
 class AnchorBody(BaseModel):
     text: str
+    pairs: list[AnchorPair]
 
 
 def anchor_app():
-    """The hand-rolled baseline: one `transformers` pipeline call per request, nothing shared."""
+    """The hand-written baseline: one `transformers` pipeline call per pair, nothing batched or shared."""
     from fastapi import FastAPI
     from transformers import pipeline
 
     folder = os.environ["STANCELINE_MODEL_DIR"]
-    model = load_sequence_model(folder)
-    classifier = pipeline("text-classification", model=model, tokenizer=folder, top_k=None, device="cpu")
+    classifier = pipeline("text-classification", model=load_sequence_model(folder), tokenizer=folder, top_k=None, device="cpu")
     app = FastAPI()
 
     @app.post("/v1/predict")
     def predict(body: AnchorBody) -> dict:
-        output = classifier(body.text, truncation=True)
-        rows = output[0] if output and isinstance(output[0], list) else output
-        scores = {item["label"]: item["score"] for item in rows}
-        stance = max((k for k in scores if k.startswith("stance:")), key=scores.get)
-        sentiment = max((k for k in scores if k.startswith("sentiment:")), key=scores.get)
-        return {"stance": stance.split(":")[1], "sentiment": sentiment.split(":")[1]}
+        results = []
+        for pair in body.pairs:
+            marked = mark_mentions(body.text, (0, len(body.text)), [tuple(span) for span in pair.spans])
+            rows = classifier({"text": describe_target(pair.party, pair.issue), "text_pair": marked}, truncation=True)
+            scores = {item["label"]: item["score"] for item in rows}
+            stance = max((k for k in scores if k.startswith("stance:")), key=scores.get)
+            sentiment = max((k for k in scores if k.startswith("sentiment:")), key=scores.get)
+            results.append({"stance": stance.split(":")[1], "sentiment": sentiment.split(":")[1]})
+        return {"results": results}
 
     @app.get("/health")
     def health() -> dict:
@@ -202,39 +273,69 @@ async def load(url: str, bodies: list[dict], concurrency: int, duration: float, 
     }
 
 
-def sentence_bodies(kind: str) -> list[dict]:
-    if kind == "anchor":
-        return [{"text": sentence} for sentence in SENTENCES]
-    return [{"text": sentence, "pairs": []} for sentence in SENTENCES]
+def party_bodies() -> list[dict]:
+    return [party_request(*row) for row in PARTY_SENTENCES]
 
 
-def cpu_peak_gflops() -> tuple[float, str]:
-    """Peak fp32 GFLOP/s assumed for this CPU: cores x GHz x 32 FLOP/cycle (one AVX-512 FMA unit)."""
-    cores = os.cpu_count() or 1
-    ghz = 2.5
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and "@" in line:
-                ghz = float(line.split("@")[1].strip().rstrip("GHz"))
-                break
-    except (OSError, ValueError):
-        pass
-    return cores * ghz * 32, f"{cores} cores x {ghz} GHz x 32 fp32 FLOP/cycle (AVX-512, one FMA unit)"
+def overall_bodies() -> list[dict]:
+    return [{"text": sentence, "pairs": []} for sentence, *_ in PARTY_SENTENCES]
 
 
-def mean_tokens(model: str, kind: str) -> float:
-    """Tokens the model reads per sentence request: the sentence (anchor) or `overall` + sentence."""
+def measured_peaks(threads: int, size: int = 1024, seconds: float = 3.0) -> dict[str, float]:
+    """GFLOP/s (GOP/s for int8) of a square matrix product on this machine: fp32 in torch, int8 in ONNX
+    Runtime's `MatMulInteger` (what the int8 model's matrix products run on), each on `threads` threads."""
+    import numpy as np
+    import onnxruntime
+    import torch
+    from onnx import TensorProto, helper
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    fp32 = _ops_per_second(lambda: torch.matmul(a, b), 2 * size**3, seconds)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])],
+        "gemm",
+        [
+            helper.make_tensor_value_info("a", TensorProto.UINT8, [size, size]),
+            helper.make_tensor_value_info("b", TensorProto.INT8, [size, size]),
+        ],
+        [helper.make_tensor_value_info("c", TensorProto.INT32, [size, size])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feed = {
+        "a": np.random.randint(0, 255, (size, size), dtype=np.uint8),
+        "b": np.random.randint(-127, 127, (size, size), dtype=np.int8),
+    }
+    int8 = _ops_per_second(lambda: session.run(None, feed), 2 * size**3, seconds)
+    return {"fp32_gflops": round(fp32 / 1e9, 1), "int8_gops": round(int8 / 1e9, 1), "threads": threads, "size": size}
+
+
+def _ops_per_second(step, operations: int, seconds: float) -> float:
+    step()  # warm-up: thread pools, first allocation
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        step()
+        count += 1
+    return count * operations / (time.perf_counter() - started)
+
+
+def tokens_per_party_request(model: str) -> float:
+    """Tokens of the one window a one-party request reads (target and marked sentence)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model)
-    if kind == "anchor":
-        lengths = [len(tokenizer(sentence)["input_ids"]) for sentence in SENTENCES]
-    else:
-        lengths = [len(tokenizer("overall", sentence)["input_ids"]) for sentence in SENTENCES]
+    lengths = []
+    for body in party_bodies():
+        text, pair = body["text"], body["pairs"][0]
+        marked = mark_mentions(text, (0, len(text)), [tuple(pair["spans"][0])])
+        lengths.append(len(tokenizer(describe_target(pair["party"], pair["issue"]), marked)["input_ids"]))
     return sum(lengths) / len(lengths)
 
 
-def model_flops_per_token(model: str, tokens: int = 24) -> float:
+def model_flops_per_token(model: str, tokens: int = 48) -> float:
     """Forward FLOPs per token: 2 x non-embedding weights + attention scores over `tokens` positions."""
     config = json.loads((Path(model) / "config.json").read_text())
     hidden, layers, inter = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
@@ -251,12 +352,12 @@ def median_round(rounds: list[dict]) -> dict:
 
 def run_scenarios(url: str, kind: str, article: str, duration: float, article_requests: int) -> dict:
     """One round of every scenario against one running server."""
-    bodies = sentence_bodies(kind)
     result = {
-        "sentences_c1": asyncio.run(load(url, bodies, 1, duration, 10_000)),
-        "sentences_c16": asyncio.run(load(url, bodies, 16, duration, 20_000)),
+        "party_c1": asyncio.run(load(url, party_bodies(), 1, duration, 10_000)),
+        "party_c16": asyncio.run(load(url, party_bodies(), 16, duration, 20_000)),
     }
     if kind != "anchor":
+        result["overall_c16"] = asyncio.run(load(url, overall_bodies(), 16, duration, 20_000))
         result["article_4000_c1"] = asyncio.run(load(url, [{"text": article}], 1, 120.0, article_requests))
     return result
 
@@ -276,8 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     article = build_article()
-    peak, peak_note = cpu_peak_gflops()
-    flops_token = model_flops_per_token(model)
+    peaks = measured_peaks(threads=os.cpu_count() or 1)
+    tokens = tokens_per_party_request(model)
+    flops_token = model_flops_per_token(model, int(tokens))
     kinds = args.servers.split(",")
     servers: dict[str, tuple[subprocess.Popen, str]] = {}
     rounds: dict[str, list[dict]] = {kind: [] for kind in kinds}
@@ -285,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in kinds:
             port = free_port()
             servers[kind] = (start_server(kind, model, port), f"http://127.0.0.1:{port}/v1/predict")
-            asyncio.run(load(servers[kind][1], sentence_bodies(kind), 4, 3.0, 50))  # warm-up
+            asyncio.run(load(servers[kind][1], party_bodies(), 4, 3.0, 50))  # warm-up
         # Servers take turns within each round, so a slow spell of this shared machine falls on all of them.
         for number in range(args.rounds):
             for kind in kinds:
@@ -302,8 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": {
                 "cpus": os.cpu_count(),
                 "processor": platform.processor() or platform.machine(),
-                "peak_gflops": peak,
-                "peak_note": peak_note,
+                "measured_peaks": peaks,
             },
             "rounds": rounds[kind],
         }
@@ -311,12 +412,14 @@ def main(argv: list[str] | None = None) -> int:
             result[scenario] = median_round([one[scenario] for one in rounds[kind]])
         if kind != "anchor":
             result["article_chars"] = len(article)
-        tokens_per_request = mean_tokens(model, kind)
-        achieved = result["sentences_c16"]["rps"] * tokens_per_request * flops_token / 1e9
+        achieved = result["party_c16"]["rps"] * tokens * flops_token / 1e9  # one window a request
+        peak = peaks["int8_gops"] if kind == "onnx" else peaks["fp32_gflops"]
         result["compute_share"] = {
+            "windows_per_second": result["party_c16"]["rps"],
             "flops_per_token": flops_token,
-            "tokens_per_sentence_request": tokens_per_request,
+            "tokens_per_window": round(tokens, 1),
             "achieved_gflops": round(achieved, 2),
+            "peak": "int8 MatMulInteger" if kind == "onnx" else "fp32 matmul",
             "share_of_peak": round(achieved / peak, 4),
         }
         (output / f"{kind}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -327,18 +430,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_summary(rows: list[dict], path: Path) -> None:
-    """The README table; with an anchor row, each server's c=16 rps is also given as a multiple of it."""
-    anchor = next((row["sentences_c16"]["rps"] for row in rows if row["server"] == "anchor"), None)
+    """The README table; with an anchor row, each server's one-party c=16 rps is also a multiple of it."""
+    anchor = next((row["party_c16"]["rps"] for row in rows if row["server"] == "anchor"), None)
     lines = [
-        "| server | sentences c=1 rps | p50 / p95 ms | sentences c=16 rps | p50 / p95 ms | x anchor (c=16) | 4,000-char article p50 / p95 ms | share of CPU peak (c=16) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| server | one party c=1 rps | p50 / p95 ms | one party c=16 rps (windows/s) | p50 / p95 ms | x anchor (c=16) | "
+        "sentence, overall only, c=16 rps | 4,000-char article p50 / p95 ms | share of measured peak (c=16) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        c1, c16, art = row["sentences_c1"], row["sentences_c16"], row.get("article_4000_c1")
-        article = f"{art['p50_ms']} / {art['p95_ms']}" if art else "n/a (no pairs, no detection)"
+        c1, c16, art, overall = row["party_c1"], row["party_c16"], row.get("article_4000_c1"), row.get("overall_c16")
+        article = f"{art['p50_ms']} / {art['p95_ms']}" if art else "n/a"
         ratio = f"{c16['rps'] / anchor:.1f}" if anchor else "n/a"
+        share = row["compute_share"]
         lines.append(
-            f"| {row['server']} | {c1['rps']} | {c1['p50_ms']} / {c1['p95_ms']} | {c16['rps']} | {c16['p50_ms']} / {c16['p95_ms']} | {ratio} | {article} | {row['compute_share']['share_of_peak']:.1%} |"
+            f"| {row['server']} | {c1['rps']} | {c1['p50_ms']} / {c1['p95_ms']} | {c16['rps']} | {c16['p50_ms']} / {c16['p95_ms']} "
+            f"| {ratio} | {overall['rps'] if overall else 'n/a'} | {article} | {share['share_of_peak']:.1%} of {share['peak']} |"
         )
     path.write_text("\n".join(lines) + "\n")
 
