@@ -70,6 +70,9 @@ class TrainConfig:
         issue_markers: also mark the issue's mentions in each window (in braces, beside the party's in
             brackets), so the model sees both ends of an act: who acts and on whom or what. Saved in
             the model's `stanceline.json`; serving marks issues only for models trained this way.
+        stance_only_files: files whose sentiment labels are not trained on (where they are in `train_files`). The contrast
+            sets are written to teach stance; their sentiment is almost all `neutral` and would pull the
+            sentiment head toward it.
         pooling: what the two heads read. "cls": the encoder's pooled first token (a stock
             `BertForSequenceClassification`). "marker": the mean of all tokens beside the mean of the
             tokens opening the bracketed party mentions (`modeling.MarkerPooledBert`), so the heads look
@@ -99,7 +102,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weighting: ClassWeighting = "none"
     seed: int = 13
-    max_examples_per_corpus: int = 1500
+    max_examples_per_corpus: int = 1300
     bf16: Bf16 = "auto"
     evaluate_dev: bool = True
     repeat_train_files: int = 1
@@ -111,6 +114,9 @@ class TrainConfig:
     calibrate: bool = True
     evidence_windows: bool = True
     issue_markers: bool = False
+    stance_only_files: list[str] = field(
+        default_factory=lambda: ["datasets/contrast/counterfactual-train.jsonl", "datasets/contrast/roles-train.jsonl"]
+    )
 
     def __post_init__(self) -> None:
         if not self.train_files:

@@ -85,6 +85,8 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     for path in config.train_files:
         articles = load_articles(path)
         built = examples_from_articles(articles, catalog, Path(path).parent.name, window_options(config))
+        if path in config.stance_only_files:
+            built = [replace(example, sentiment=IGNORE_INDEX) for example in built]
         built *= config.repeat_train_files * config.epochs
         examples += built
         record["files"][path] = {
