@@ -139,3 +139,13 @@ def test_public_corpora_bring_fresh_rows_each_pass_and_held_out_figures(tmp_path
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["newsmtsc:dev"]["data"]["pairs"] == 3 and "sentiment" in metrics["newsmtsc:dev"]
     assert "newsmtsc:dev sentiment: macro-F1" in (folder / "README.md").read_text()
+
+
+def test_stance_only_files_give_no_sentiment_labels(tiny_base_model, tiny_corpus, tmp_path):
+    from tests.conftest import tiny_train_config
+
+    config = tiny_train_config(
+        tiny_base_model, tiny_corpus, tmp_path, "stance-only", epochs=1, stance_only_files=[str(tiny_corpus)], evaluate_dev=False
+    )
+    counts = json.loads((train(config) / "data.json").read_text())["label_counts"]
+    assert counts["sentiment"] == {} and sum(counts["stance"].values()) >= 30, "every pair keeps its stance"
