@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from training import public
-from training.backends import CHECK_FILE, FLOAT_FILE, INPUT_NAMES, INT8_FILE, Classifier
+from training.backends import CHECK_FILE, FLOAT_FILE, INPUT_NAMES, INT8_FILE
 from training.evaluate import evaluate_articles
 from training.items import items_from_articles
 from training.modeling import load_sequence_model
@@ -90,10 +90,10 @@ def check_int8(folder: Path, dev_articles: list[dict], dev_file: str, data_dir: 
     thousands of windows can, and its Wilson interval is recorded so the reader sees the resolution.
     Article-level macro-F1 of both backends on the dev articles is recorded beside it."""
     folder = Path(folder)
-    torch_predictor = Predictor.from_folder(folder, backend="torch")
-    inputs, sources = check_inputs(torch_predictor, dev_articles, data_dir)
-    torch_probabilities = torch_predictor.classifier.predict(inputs)
-    int8_probabilities = Classifier(folder, backend="onnx").predict(inputs)
+    predictors = {backend: Predictor.from_folder(folder, backend=backend) for backend in ("torch", "onnx")}
+    inputs, sources = check_inputs(predictors["torch"], dev_articles, data_dir)
+    torch_probabilities = predictors["torch"].classifier.predict(inputs)
+    int8_probabilities = predictors["onnx"].classifier.predict(inputs)
     heads = {}
     for head in ("stance", "sentiment", "evidence"):
         if head in torch_probabilities and len(inputs):
@@ -106,7 +106,7 @@ def check_int8(folder: Path, dev_articles: list[dict], dev_file: str, data_dir: 
                 "max_drift": round(float(drift.max()), 4),
             }
     scores = {}
-    for backend, predictor in (("torch", torch_predictor), ("onnx", Predictor.from_folder(folder, backend="onnx"))):
+    for backend, predictor in predictors.items():
         metrics = evaluate_articles(predictor, dev_articles, bootstrap=0) if dev_articles else {}
         scores[backend] = {task: metrics[task]["macro_f1"] for task in ("stance", "sentiment") if task in metrics}
     keeps = bool(heads) and all(heads[head]["agreement"] >= MIN_AGREEMENT for head in ("stance", "sentiment") if head in heads)
