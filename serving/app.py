@@ -26,10 +26,12 @@ class ModelLoadError(ValueError):
     """The model folder is missing or incomplete: reported as one line by `stanceline serve` and `predict`."""
 
 
-def load_model(folder: str, backend: str = "auto", batch_size: int = 32, threads: int | None = None) -> Predictor:
+def load_model(
+    folder: str, backend: str = "auto", batch_size: int = 32, threads: int | None = None, spin: bool = True
+) -> Predictor:
     """Load a model folder, turning any failure into one line that names the folder and the fix."""
     try:
-        return Predictor.from_folder(folder, backend=backend, batch_size=batch_size, threads=threads)
+        return Predictor.from_folder(folder, backend=backend, batch_size=batch_size, threads=threads, spin=spin)
     except FileNotFoundError:
         raise
     except Exception as error:  # a truncated or foreign folder fails in many ways (JSON, safetensors, tokenizer)
@@ -41,8 +43,9 @@ def load_model(folder: str, backend: str = "auto", batch_size: int = 32, threads
 
 
 def load_predictor(settings: Settings) -> Predictor:
-    """Load the model with its CPU threads set once for the process."""
-    return load_model(settings.model_dir, settings.backend, settings.batch_size, settings.cpu_threads())
+    """Load the model with its CPU threads set once for the process; they do not spin, because the event
+    loop and the planning threads need the same cores."""
+    return load_model(settings.model_dir, settings.backend, settings.batch_size, settings.cpu_threads(), spin=False)
 
 
 async def _send_error(send, error: ServiceError) -> None:

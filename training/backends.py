@@ -61,8 +61,9 @@ class TorchBackend:
             return self.model(**tensors).logits.float().cpu().numpy()
 
 
-def load_backend(folder: Path, backend: str = "auto", threads: int | None = None) -> Backend:
-    """The named backend for the model in `folder`; `threads` caps its CPU threads (None: all cores).
+def load_backend(folder: Path, backend: str = "auto", threads: int | None = None, spin: bool = True) -> Backend:
+    """The named backend for the model in `folder`; `threads` caps its CPU threads (None: all cores);
+    `spin=False` lets ONNX Runtime's threads sleep between operators instead of busy-waiting (see `OnnxBackend`).
 
     "auto" picks ONNX int8 (the faster CPU backend) when no GPU is present and the folder's int8 model
     passed its accuracy check on dev (`export.check_int8`), else torch."""
@@ -83,20 +84,22 @@ def load_backend(folder: Path, backend: str = "auto", threads: int | None = None
             torch.set_num_threads(threads)
         return TorchBackend(folder)
     if backend == "onnx":
-        return OnnxBackend(folder, threads=threads)
+        return OnnxBackend(folder, threads=threads, spin=spin)
     raise ValueError(f"unknown backend {backend!r}; expected 'torch' or 'onnx'")
 
 
 class Classifier:
     """Tokenizes model inputs and runs them through a backend in length-sorted batches."""
 
-    def __init__(self, folder: Path | str, backend: str = "auto", batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(
+        self, folder: Path | str, backend: str = "auto", batch_size: int = 32, threads: int | None = None, spin: bool = True
+    ) -> None:
         from transformers import AutoTokenizer
 
         self.folder = Path(folder)
         self.meta = ModelMeta.load(self.folder)
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
-        self.backend = load_backend(self.folder, backend, threads)
+        self.backend = load_backend(self.folder, backend, threads, spin)
         self.batch_size = batch_size
 
     def encode(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
@@ -125,11 +128,16 @@ class Classifier:
 
 
 class OnnxBackend:
-    """ONNX Runtime on the int8 model, threads set once."""
+    """ONNX Runtime on the int8 model, threads set once.
+
+    By default ONNX Runtime's worker threads spin between operators, which lowers the latency of one call
+    when nothing else needs the cores. In the server, the event loop and the planning threads share those
+    cores with the model, and spinning takes CPU from them: `spin=False` there (measured in
+    reports/EXPERIMENTS.md, "Serving overhead")."""
 
     name = "onnx"
 
-    def __init__(self, folder: Path, threads: int | None = None, file: str = INT8_FILE) -> None:
+    def __init__(self, folder: Path, threads: int | None = None, file: str = INT8_FILE, spin: bool = True) -> None:
         import onnxruntime
 
         path = Path(folder) / file
@@ -139,6 +147,9 @@ class OnnxBackend:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = {item.name for item in self.session.get_inputs()}
 

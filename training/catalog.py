@@ -7,6 +7,7 @@ with, which makes the folder self-contained.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -70,13 +71,21 @@ def _alternation(names: list[str]) -> str:
     return "|".join(escaped)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
-    """A light stem, enough to match "sanctions" with "sanctioned" and "Korea" with "Korean"."""
+    """A light stem, enough to match "sanctions" with "sanctioned" and "Korea" with "Korean". Cached, bounded:
+    news repeats its words, and every issue lookup stems every distinct word of the text."""
     word = word.lower().removesuffix("'s")
     for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s", "ns", "n"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]
     return word
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    """Compiled once per keyword list: catalog issues' lists are few and fixed."""
+    return re.compile(rf"(?<![\w])(?:{_alternation(list(keywords))})", re.IGNORECASE)
 
 
 def content_words(phrase: str) -> list[str]:
@@ -109,11 +118,17 @@ class Catalog:
         """The catalog's name for `name` when it is a known party or alias, else `name` unchanged."""
         if name in self.parties:
             return name
-        lowered = name.lower()
+        return self._lowercase_owner.get(name.lower(), name)
+
+    @cached_property
+    def _lowercase_owner(self) -> dict[str, str]:
+        """Lower-cased name or alias to its party, the first party in catalog order where two share one:
+        one dictionary lookup per request instead of a scan of every alias."""
+        owners: dict[str, str] = {}
         for party, aliases in self.parties.items():
-            if party.lower() == lowered or any(alias.lower() == lowered for alias in aliases):
-                return party
-        return name
+            for name in (party, *aliases):
+                owners.setdefault(name.lower(), party)
+        return owners
 
     def party_names(self, party: str, extra_aliases: list[str] | tuple[str, ...] = ()) -> list[str]:
         """Every surface form that stands for `party`: its name, catalog aliases and the given ones."""
@@ -170,11 +185,16 @@ class Catalog:
 
     def issue_keywords(self, issue: str) -> list[str]:
         """Keywords that signal `issue`: its catalog keywords when it names a catalog issue."""
-        lowered = issue.lower().strip()
+        return self._issue_by_word.get(issue.lower().strip(), [])
+
+    @cached_property
+    def _issue_by_word(self) -> dict[str, list[str]]:
+        """An issue's name or lower-cased keyword to its keywords, the first issue in catalog order winning."""
+        index: dict[str, list[str]] = {}
         for name, keywords in self.issues.items():
-            if lowered == name or lowered in (keyword.lower() for keyword in keywords):
-                return keywords
-        return []
+            for word in (name, *(keyword.lower() for keyword in keywords)):
+                index.setdefault(word, keywords)
+        return index
 
     def find_issue(self, text: str, issue: str, extra_aliases: list[str] | tuple[str, ...] = ()) -> list[Span]:
         """Spans where `issue` is mentioned, matched leniently.
@@ -201,8 +221,7 @@ class Catalog:
     def _keyword_spans(text: str, keywords: list[str]) -> list[Span]:
         if not keywords:
             return []
-        pattern = re.compile(rf"(?<![\w])(?:{_alternation(keywords)})", re.IGNORECASE)
-        return [match.span() for match in pattern.finditer(text)]
+        return [match.span() for match in _keyword_pattern(tuple(keywords)).finditer(text)]
 
     def detect_issues(self, text: str) -> dict[str, list[Span]]:
         """Catalog issues whose keywords occur in `text`."""

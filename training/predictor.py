@@ -35,12 +35,13 @@ from training.windows import (
 
 Span = tuple[int, int]
 MAX_DETECTED_PAIRS = 12
-MAX_PAIR_WINDOWS_PER_DOCUMENT = 24
+MAX_PAIR_WINDOWS_PER_DOCUMENT = 16
 """Most windows all the pairs of one document are read through together. Pairs share this budget
 round-robin (every pair gets one window before any gets a second), so a request with many pairs costs
-at most one window per pair beyond it. 24 is set by latency: a 4,000-character article with 12
-detected pairs then costs as many windows (27 with `overall`) as reading two per pair in order did,
-while an article with six pairs, the bundled corpus's average, still reads four per pair."""
+at most one window per pair beyond it. 16 is set by latency: a 4,000-character article with 12 detected
+pairs then costs 19 windows with `overall`, within 200 ms on two cores, while an article with four pairs
+still reads four per pair. Bundled dev and test scored the same with budgets of 14, 18 and 24
+(reports/EXPERIMENTS.md, "Reading budget")."""
 READERS = ("ranked", "first", "oracle")
 """How a pair's windows become its answer. "ranked": every candidate window up to the budget, weighted
 by the evidence head; "first": the first windows in reading order, averaged (models without the
@@ -168,13 +169,14 @@ class Predictor:
         batch_size: int = 32,
         threads: int | None = None,
         reader: str | None = None,
+        spin: bool = True,
     ) -> Predictor:
         folder = Path(folder)
         if not folder.exists():
             raise FileNotFoundError(f"no model at {folder}: train one with `make train` or pass --model")
         catalog_dir = folder / "catalog"
         catalog = Catalog.load(catalog_dir) if catalog_dir.exists() else Catalog.load()
-        return cls(Classifier(folder, backend=backend, batch_size=batch_size, threads=threads), catalog, reader)
+        return cls(Classifier(folder, backend=backend, batch_size=batch_size, threads=threads, spin=spin), catalog, reader)
 
     # --- planning -------------------------------------------------------------------------------
     def plan(self, document: Document) -> DocumentPlan:
@@ -196,7 +198,7 @@ class Predictor:
                 if not sentence_indices(sentences, (start, end)):  # whitespace between sentences: no window
                     raise PredictionInputError(f"span [{start}, {end}] of party {request.party!r} covers only whitespace")
             # The target is read before the window; past the model's length the tokenizer cannot truncate.
-            target_tokens = len(self.classifier.tokenizer.tokenize(describe_target(request.party, request.issue)))
+            target_tokens = self.target_tokens(describe_target(request.party, request.issue))
             if target_tokens > self.meta.max_length // 2:
                 raise PredictionInputError(
                     f"party and issue of {request.party[:40]!r} take {target_tokens} tokens; this model reads at most "
@@ -218,6 +220,13 @@ class Predictor:
         if not plans and not document.wants_overall:
             raise PredictionInputError("nothing to answer: no pairs and `overall` is false")
         return DocumentPlan(text, overall_inputs(text, window_chars) if document.wants_overall else [], plans)
+
+    def target_tokens(self, target: str) -> int:
+        """Tokens of a described target. A WordPiece token covers at least one character, so a target no
+        longer in characters than the limit is within it, and only longer ones are tokenized to count."""
+        if len(target) <= self.meta.max_length // 2:
+            return len(target)
+        return len(self.classifier.tokenizer.tokenize(target))
 
     @property
     def pair_limit(self) -> int:

@@ -37,6 +37,22 @@ def test_canonical_party_resolves_aliases():
     assert Catalog.load().canonical_party("the Kremlin") == "Russia"
 
 
+def test_names_resolve_in_any_case_to_the_first_party_that_lists_them():
+    catalog = Catalog(parties={"Alpha": ["Capital City", "the Council"], "Beta": ["capital city"]}, party_kinds={}, issues={})
+    assert catalog.canonical_party("CAPITAL CITY") == "Alpha"
+    assert catalog.canonical_party("alpha") == "Alpha"
+    assert catalog.canonical_party("The Council") == "Alpha"
+    assert catalog.canonical_party("Gamma") == "Gamma"
+
+
+def test_an_issue_is_known_by_its_name_or_any_keyword_in_any_case():
+    catalog = Catalog(parties={}, party_kinds={}, issues={"trade": ["tariffs", "Export Ban"], "arms": ["tariffs"]})
+    assert catalog.issue_keywords("export ban") == ["tariffs", "Export Ban"]
+    assert catalog.issue_keywords(" Trade ") == ["tariffs", "Export Ban"]
+    assert catalog.issue_keywords("TARIFFS") == ["tariffs", "Export Ban"]
+    assert catalog.issue_keywords("fisheries") == []
+
+
 def test_compiled_patterns_are_bounded_and_request_aliases_are_not_kept():
     from training.catalog import PATTERN_CACHE_SIZE
 

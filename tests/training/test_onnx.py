@@ -66,6 +66,18 @@ def test_the_predictor_serves_from_onnx(exported_model):
     assert [r["stance"]["label"] for r in answer["results"]] == ["pressure", "cooperative"]
 
 
+def test_the_server_loads_onnx_with_threads_that_sleep_between_operators(exported_model):
+    from serving.app import load_predictor
+    from serving.settings import Settings
+
+    served = load_predictor(Settings(model_dir=str(exported_model), backend="onnx")).classifier.backend
+    options = served.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    default = load_backend(exported_model, "onnx").session.get_session_options()
+    with pytest.raises(RuntimeError, match="allow_spinning"):  # unset: ONNX Runtime's default, spinning
+        default.get_session_config_entry("session.intra_op.allow_spinning")
+
+
 def test_onnx_backend_without_export_names_the_fix(tiny_model):
     with pytest.raises(FileNotFoundError, match="make export"):
         Classifier(tiny_model, backend="onnx")
