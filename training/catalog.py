@@ -88,6 +88,16 @@ def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w])(?:{_alternation(list(keywords))})", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=8)
+def _stem_spans(text: str) -> dict[str, list[Span]]:
+    """Each distinct word stem of `text` with the spans of its words. Cached for the last few texts: an
+    article's pairs each look their issue up in the same text."""
+    found: dict[str, list[Span]] = {}
+    for match in re.finditer(r"[A-Za-z][A-Za-z'\-]*", text):
+        found.setdefault(_stem(match.group()), []).append(match.span())
+    return found
+
+
 def content_words(phrase: str) -> list[str]:
     """Stems of the words of `phrase` that carry its meaning (stopwords dropped)."""
     words = re.findall(r"[A-Za-z][A-Za-z'\-]*", phrase)
@@ -207,14 +217,9 @@ class Catalog:
             return self.find_party(text, issue, extra_aliases)
         spans: list[Span] = self._keyword_spans(text, self.issue_keywords(issue))
         stems = set(content_words(issue))
-        matches: dict[str, bool] = {}  # per call: each distinct word is stemmed once (a long text repeats words)
-        for match in re.finditer(r"[A-Za-z][A-Za-z'\-]*", text):
-            word = match.group()
-            if word not in matches:
-                word_stem = _stem(word)
-                matches[word] = word_stem in stems or any(len(stem) >= 5 and word_stem.startswith(stem) for stem in stems)
-            if matches[word]:
-                spans.append(match.span())
+        for word_stem, word_spans in _stem_spans(text).items():
+            if word_stem in stems or any(len(stem) >= 5 and word_stem.startswith(stem) for stem in stems):
+                spans += word_spans
         return sorted(set(spans))
 
     @staticmethod

@@ -7,6 +7,7 @@ common in wire copy ("U.S.", "Mr.", "Gen.", "Jan.") do not.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _ABBREVIATIONS = {
@@ -61,6 +62,12 @@ _BOUNDARY = re.compile(r"""[.!?]["'\u201d\u2019)\]]*(?=\s+["'\u201c\u2018(\[]?[A
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets of each sentence of `text`, whitespace trimmed, end exclusive."""
+    return list(_sentence_spans(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Cached for the last few texts: planning one article asks for its sentences once per pair."""
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
@@ -70,7 +77,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         _append_trimmed(text, start, end, spans)
         start = end
     _append_trimmed(text, start, len(text), spans)
-    return spans
+    return tuple(spans)
 
 
 def _ends_with_abbreviation(text: str, dot: int) -> bool:
