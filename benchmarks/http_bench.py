@@ -12,7 +12,8 @@ answering the party's stance and sentiment; (b) Stanceline on torch; (c) Stancel
 runs in its own process; in each of `--rounds` rounds every server gets every scenario, and each figure
 is the median round. The machine's matrix-multiply peak is measured in the same run (a large fp32 GEMM
 in torch and an int8 `MatMulInteger` in ONNX Runtime), and each server's windows/s is reported as a
-share of the peak of the arithmetic it runs on. Results: `reports/bench/<server>.json`, `summary.md`.
+share of the peak of the arithmetic it runs on, beside what its backend reads by itself in this process
+(the ceiling for any server on that backend). Results: `reports/bench/<server>.json`, `summary.md`.
 """
 
 from __future__ import annotations
@@ -322,6 +323,22 @@ def _ops_per_second(step, operations: int, seconds: float) -> float:
     return count * operations / (time.perf_counter() - started)
 
 
+def model_alone(model: str, backend: str, threads: int, seconds: float = 5.0) -> float:
+    """Windows/s of `backend` by itself on the one-party windows, in batches of 16 (what 16 concurrent
+    one-party requests give the model at most), in this process with nothing else running: no server on
+    this backend can answer more one-party requests per second on this machine."""
+    from training.predictor import Document, PairRequest, Predictor
+
+    predictor = Predictor.from_folder(model, backend=backend, threads=threads)
+    documents = [
+        Document(body["text"], [PairRequest(pair["party"], pair["issue"], [tuple(pair["spans"][0])]) for pair in body["pairs"]])
+        for body in party_bodies()
+    ]
+    windows = [(m.target, m.window_text) for document in documents for m in predictor.plan(document).model_inputs]
+    batch = (windows * 16)[:16]
+    return round(_ops_per_second(lambda: predictor.classifier.predict(batch), len(batch), seconds), 1)
+
+
 def tokens_per_party_request(model: str) -> float:
     """Tokens of the one window a one-party request reads (target and marked sentence)."""
     from transformers import AutoTokenizer
@@ -381,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     tokens = tokens_per_party_request(model)
     flops_token = model_flops_per_token(model, int(tokens))
     kinds = args.servers.split(",")
+    alone = {kind: model_alone(model, kind, os.cpu_count() or 1) for kind in kinds if kind != "anchor"}
     servers: dict[str, tuple[subprocess.Popen, str]] = {}
     rounds: dict[str, list[dict]] = {kind: [] for kind in kinds}
     try:
@@ -422,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
             "peak": "int8 MatMulInteger" if kind == "onnx" else "fp32 matmul",
             "share_of_peak": round(achieved / peak, 4),
         }
+        if kind in alone:
+            result["model_alone_windows_per_second"] = alone[kind]
         (output / f"{kind}.json").write_text(json.dumps(result, indent=2) + "\n")
         rows.append(result)
     write_summary(rows, output / "summary.md")
@@ -434,17 +454,20 @@ def write_summary(rows: list[dict], path: Path) -> None:
     anchor = next((row["party_c16"]["rps"] for row in rows if row["server"] == "anchor"), None)
     lines = [
         "| server | one party c=1 rps | p50 / p95 ms | one party c=16 rps (windows/s) | p50 / p95 ms | x anchor (c=16) | "
-        "sentence, overall only, c=16 rps | 4,000-char article p50 / p95 ms | share of measured peak (c=16) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "sentence, overall only, c=16 rps | 4,000-char article p50 / p95 ms | share of measured peak (c=16) | "
+        "model alone, windows/s (x anchor) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         c1, c16, art, overall = row["party_c1"], row["party_c16"], row.get("article_4000_c1"), row.get("overall_c16")
         article = f"{art['p50_ms']} / {art['p95_ms']}" if art else "n/a"
         ratio = f"{c16['rps'] / anchor:.1f}" if anchor else "n/a"
         share = row["compute_share"]
+        alone = row.get("model_alone_windows_per_second")
+        bound = "n/a" if alone is None else f"{alone}" + (f" ({alone / anchor:.1f})" if anchor else "")
         lines.append(
             f"| {row['server']} | {c1['rps']} | {c1['p50_ms']} / {c1['p95_ms']} | {c16['rps']} | {c16['p50_ms']} / {c16['p95_ms']} "
-            f"| {ratio} | {overall['rps'] if overall else 'n/a'} | {article} | {share['share_of_peak']:.1%} of {share['peak']} |"
+            f"| {ratio} | {overall['rps'] if overall else 'n/a'} | {article} | {share['share_of_peak']:.1%} of {share['peak']} | {bound} |"
         )
     path.write_text("\n".join(lines) + "\n")
 

@@ -32,9 +32,11 @@ def test_the_summary_gives_each_server_as_a_multiple_of_the_anchor(tmp_path):
             "overall_c16": run(300.0, 50.0),
             "article_4000_c1": run(3.0, 300.0),
             "compute_share": share,
+            "model_alone_windows_per_second": 288.0,
         },
     ]
     write_summary(rows, tmp_path / "summary.md")
     anchor_row, onnx_row = (tmp_path / "summary.md").read_text().splitlines()[2:]
     assert "| 36.0 |" in anchor_row and "| 1.0 |" in anchor_row and "| n/a |" in anchor_row
     assert "| 252.0 |" in onnx_row and "| 7.0 |" in onnx_row and "300.0 / 450.0" in onnx_row and "| 300.0 |" in onnx_row
+    assert onnx_row.endswith("| 288.0 (8.0) |"), "the backend's own ceiling, as a multiple of the anchor"
