@@ -1,10 +1,11 @@
 """The batching queue between HTTP handlers and the model backend.
 
 Handlers submit documents; they are planned (sentences, mentions, windows) off the event loop, except
-for small ones (a sentence or two), which plan faster than a thread hop, and the planned windows wait in the queue. One worker task runs model calls of at most `batch_size` windows on a
-single model thread, each call mixing windows of several requests: a request is admitted and shed by the
-work it brings (its windows), not by its number of documents, so one heavy request cannot hold the model
-while small ones wait behind it.
+small ones (a sentence or two), which plan faster than a thread hop takes, and the planned windows wait
+in the queue. One worker task runs model calls of at most `batch_size` windows on a single model thread,
+each call mixing windows of several requests: a request is admitted and shed by the work it brings (its
+windows), not by its number of documents, so one heavy request cannot hold the model while small ones
+wait behind it.
 
 Limits, all settings:
 - a request that needs more than `max_request_windows` windows is refused with 422 (split it);

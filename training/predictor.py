@@ -39,9 +39,8 @@ MAX_PAIR_WINDOWS_PER_DOCUMENT = 16
 """Most windows all the pairs of one document are read through together. Pairs share this budget
 round-robin (every pair gets one window before any gets a second), so a request with many pairs costs
 at most one window per pair beyond it. 16 is set by latency: a 4,000-character article with 12 detected
-pairs then costs 19 windows with `overall`, within 200 ms on two cores, while an article with four pairs
-still reads four per pair. Bundled dev and test scored the same with budgets of 14, 18 and 24
-(reports/EXPERIMENTS.md, "Reading budget")."""
+pairs then costs 19 windows with `overall`, about 200 ms on two cores, while an article with four pairs
+still reads four per pair (reports/EXPERIMENTS.md, "Reading budget", has the measurements)."""
 READERS = ("ranked", "first", "oracle")
 """How a pair's windows become its answer. "ranked": every candidate window up to the budget, weighted
 by the evidence head; "first": the first windows in reading order, averaged (models without the
