@@ -71,6 +71,10 @@ def _alternation(names: list[str]) -> str:
     return "|".join(escaped)
 
 
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+"""A word, for stemming: the issue's words and the text's are cut the same way."""
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     """A light stem, enough to match "sanctions" with "sanctioned" and "Korea" with "Korean". Cached, bounded:
@@ -93,14 +97,14 @@ def _stem_spans(text: str) -> dict[str, list[Span]]:
     """Each distinct word stem of `text` with the spans of its words. Cached for the last few texts: an
     article's pairs each look their issue up in the same text."""
     found: dict[str, list[Span]] = {}
-    for match in re.finditer(r"[A-Za-z][A-Za-z'\-]*", text):
+    for match in _WORD.finditer(text):
         found.setdefault(_stem(match.group()), []).append(match.span())
     return found
 
 
 def content_words(phrase: str) -> list[str]:
     """Stems of the words of `phrase` that carry its meaning (stopwords dropped)."""
-    words = re.findall(r"[A-Za-z][A-Za-z'\-]*", phrase)
+    words = _WORD.findall(phrase)
     return [_stem(word) for word in words if word.lower() not in _STOPWORDS]
 
 
