@@ -327,13 +327,11 @@ def model_alone(model: str, backend: str, threads: int, seconds: float = 5.0) ->
     """Windows/s of `backend` by itself on the one-party windows, in batches of 16 (what 16 concurrent
     one-party requests give the model at most), in this process with nothing else running: no server on
     this backend can answer more one-party requests per second on this machine."""
-    from training.predictor import Document, PairRequest, Predictor
+    from serving.schemas import PredictRequest
+    from training.predictor import Predictor
 
     predictor = Predictor.from_folder(model, backend=backend, threads=threads)
-    documents = [
-        Document(body["text"], [PairRequest(pair["party"], pair["issue"], [tuple(pair["spans"][0])]) for pair in body["pairs"]])
-        for body in party_bodies()
-    ]
+    documents = [PredictRequest(**body).to_document() for body in party_bodies()]  # as the server reads them
     windows = [(m.target, m.window_text) for document in documents for m in predictor.plan(document).model_inputs]
     batch = (windows * 16)[:16]
     return round(_ops_per_second(lambda: predictor.classifier.predict(batch), len(batch), seconds), 1)
