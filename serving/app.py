@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from serving.batching import BatchQueue
 from serving.errors import ServiceError, error_body, error_headers, install_error_handlers
 from serving.metrics import Metrics
-from serving.routes import meta, predict, web
+from serving.routes import meta, predict, reviews, web
 from serving.settings import Settings
+from serving.store import LazyStore
 from training.predictor import Document, PairRequest, Predictor
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.ready = False
+        app.state.store = LazyStore(settings.database_url)
+        if settings.store_predictions:  # storing everything: a wrong database URL fails at start, not per request
+            await asyncio.to_thread(app.state.store.get)
         app.state.predictor = predictor or load_predictor(settings)
         app.state.queue = BatchQueue(
             app.state.predictor,
@@ -208,6 +212,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         yield
         app.state.ready = False
         await app.state.queue.stop()
+        await asyncio.to_thread(app.state.store.close)
 
     app = FastAPI(
         title="Stanceline",
@@ -219,6 +224,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(predict.router)
+    app.include_router(reviews.router)
     app.include_router(meta.router)
     app.include_router(web.router)
     document_auth_only_when_required(app, settings)

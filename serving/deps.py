@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from serving.batching import BatchQueue
 from serving.errors import ServiceError
 from serving.settings import Settings
+from serving.store import LazyStore
 from training.predictor import Predictor
 
 
@@ -35,6 +36,11 @@ async def get_predictor(request: Request) -> Predictor:
     if predictor is None:
         raise ServiceError("not_ready", "the model is still loading")
     return predictor
+
+
+async def get_store(request: Request) -> LazyStore:
+    """The review store; it opens (and migrates) the database on first use, in the caller's thread."""
+    return request.app.state.store
 
 
 BEARER = HTTPBearer(auto_error=False, description="an API key from STANCELINE_API_KEYS, when the server sets any")
@@ -68,4 +74,5 @@ async def require_api_key(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 QueueDep = Annotated[BatchQueue, Depends(get_queue)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+StoreDep = Annotated[LazyStore, Depends(get_store)]
 AuthDep = Depends(require_api_key)

@@ -7,8 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving.store import StoreError
 from training.predictor import PredictionInputError
 
 logger = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ STATUS = {
     "overloaded": 503,
     "timeout": 503,
     "not_ready": 503,
+    "storage_unavailable": 503,
 }
 DEFAULT_RETRY_AFTER_S = 1
 
@@ -84,6 +87,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PredictionInputError)
     async def _prediction_input(_: Request, error: PredictionInputError) -> JSONResponse:
         return error_response(ServiceError("invalid_request", str(error)))
+
+    @app.exception_handler(StoreError)
+    async def _store(_: Request, error: StoreError) -> JSONResponse:
+        return error_response(ServiceError(error.code, error.message))
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, error: OperationalError) -> JSONResponse:
+        logger.warning("database unavailable: %s", str(error.orig).splitlines()[0] if error.orig else error)
+        return error_response(ServiceError("storage_unavailable", "the database is unavailable; retry later", retry_after=5))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:

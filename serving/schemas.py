@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
@@ -48,7 +48,8 @@ ERROR_DESCRIPTIONS = {
     413: "body over the size limit (payload_too_large)",
     422: "invalid fields (invalid_request), or too many pairs, documents or model windows (too_many_items)",
     500: "the model failed on this request (internal)",
-    503: "overloaded, not answered in time, or still loading (overloaded, timeout, not_ready)",
+    404: "no such stored document (not_found)",
+    503: "overloaded, not answered in time, still loading, or the database is down (overloaded, timeout, not_ready, storage_unavailable)",
 }
 
 
@@ -100,6 +101,17 @@ class PredictRequest(BaseModel):
         Annotated[dict[Name, Annotated[list[Name], Field(max_length=MAX_ALIASES_PER_NAME)]], Field(max_length=MAX_ALIAS_ENTRIES)]
         | None
     ) = Field(None, description="extra names per party (or issue)")
+
+    store: StrictBool | None = Field(
+        None,
+        description=(
+            "keep the text and this answer in the review store, so its pairs can be corrected through "
+            "/v1/reviews; null: the server's STANCELINE_STORE_PREDICTIONS (off unless set)"
+        ),
+    )
+    source: Annotated[StrictStr, Field(max_length=200)] | None = Field(
+        None, description="where the text came from (a URL or feed name), kept with a stored document"
+    )
 
     _text_not_blank = field_validator("text")(classmethod(lambda cls, value: not_blank(value, "text")))
 
@@ -174,6 +186,7 @@ class PredictResponse(BaseModel):
     model: ModelRef
     overall: Overall | None = Field(description="null unless asked for (see the request's `overall`)")
     results: list[PairResult]
+    document_id: int | None = Field(None, description="the stored document's id, for /v1/reviews; null when not stored")
 
 
 class BatchAnswer(PredictResponse):
@@ -182,3 +195,76 @@ class BatchAnswer(PredictResponse):
 
 class BatchResponse(BaseModel):
     results: list[BatchAnswer]
+
+
+StanceLabel = Literal["cooperative", "pressure", "neutral"]
+SentimentLabel = Literal["positive", "neutral", "negative"]
+
+
+class ReviewIn(BaseModel):
+    """A reviewer's correction of one pair of a stored document."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "document_id": 1,
+                    "party": "Russia",
+                    "issue": "North Korea",
+                    "stance": "cooperative",
+                    "sentiment": "neutral",
+                    "evidence": [[48, 74]],
+                    "reviewer": "analyst-1",
+                }
+            ]
+        },
+    )
+
+    document_id: Annotated[StrictInt, Field(ge=1, description="from a /v1/predict answer made with store=true")]
+    party: Name
+    issue: Annotated[Name, Field(description="the issue or other party (required: the training format needs one)")]
+    stance: StanceLabel
+    sentiment: SentimentLabel
+    evidence: Annotated[list[Span], Field(min_length=1, max_length=MAX_SPANS_PER_PAIR)] = Field(
+        description="character offsets (code points, end exclusive) of the sentences that show the answer"
+    )
+    reviewer: Annotated[StrictStr, Field(min_length=1, max_length=100, description="who made the correction")]
+    note: Annotated[StrictStr, Field(max_length=2000)] = ""
+
+    _not_blank = field_validator("party", "issue", "reviewer")(
+        classmethod(lambda cls, value, info: not_blank(value, info.field_name))
+    )
+
+
+class PredictedLabels(BaseModel):
+    stance: str | None
+    sentiment: str | None
+
+
+class ReviewOut(BaseModel):
+    id: int
+    document_id: int
+    party: str
+    issue: str
+    stance: str
+    sentiment: str
+    evidence: list[tuple[int, int]]
+    reviewer: str
+    note: str
+    created_at: str = Field(description="UTC, ISO 8601")
+    model: ModelRef | None = Field(description="the model of the newest stored answer on the document when reviewed")
+    predicted: PredictedLabels | None = Field(description="what that answer said for this pair (null: not answered)")
+
+
+class ReviewPage(BaseModel):
+    reviews: list[ReviewOut]
+    next_after: int | None = Field(description="pass as `after` for the next page; null: this is the last page")
+
+
+class DocumentOut(BaseModel):
+    id: int
+    sha256: str
+    text: str
+    source: str | None
+    received_at: str

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     max_connections: int = Field(1024, gt=0, description="open connections before uvicorn refuses new requests with 503")
     threads: int = Field(0, ge=0, description="CPU threads for the model; 0 means one per core")
     access_log: bool = Field(True, description="log one line per request")
+    database_url: str = Field(
+        "sqlite:///data/stanceline.db",
+        description="where stored documents, answers and reviews are kept: a SQLite file or postgresql+psycopg://...",
+    )
+    store_predictions: bool = Field(
+        False, description="keep every predicted document and its answer (a request's `store` overrides this)"
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="when set, requests need Authorization: Bearer <key>; a comma list or a JSON list"
     )

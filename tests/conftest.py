@@ -86,3 +86,43 @@ def tiny_train_config(base_model: Path, corpus: Path, output: Path, run_name: st
         export_onnx=False,
     )
     return TrainConfig(**{**settings, **overrides})
+
+
+POSTGRES_URL = os.environ.get("STANCELINE_TEST_DATABASE_URL", "")
+"""A PostgreSQL server the store tests may create databases on (`.ci/run` starts one with scripts/postgres.sh)."""
+
+
+def _postgres_database(tmp_name: str):
+    """A fresh, empty database on the test server, dropped afterwards; None when no server is reachable."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{tmp_name}"'))
+    except Exception as error:  # unreachable or refusing: the SQLite run still covers the store
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string()} is not reachable: {type(error).__name__}")
+    return admin, make_url(POSTGRES_URL).set(database=tmp_name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty database URL: a SQLite file always; PostgreSQL when STANCELINE_TEST_DATABASE_URL names a
+    reachable server (skipped with the reason otherwise)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'stanceline.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("no PostgreSQL: set STANCELINE_TEST_DATABASE_URL (scripts/postgres.sh start DIR prints one)")
+    import uuid
+
+    from sqlalchemy import text
+
+    name = f"stanceline_{uuid.uuid4().hex[:12]}"
+    admin, url = _postgres_database(name)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 DEFAULT_MODEL = "models/current"
 DEFAULT_TRAIN = "datasets/stanceline-wire/train.jsonl"
 DEFAULT_DEV = "datasets/stanceline-wire/dev.jsonl"
+DEFAULT_DATABASE_URL = "sqlite:///data/stanceline.db"
+REVIEWS_SPEC = "reviews:"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -60,9 +63,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.predictor import Predictor
 
     predictor = Predictor.from_folder(args.model, backend=args.backend, reader=args.reader)
-    if Path(args.data).exists():
+    options = WindowOptions(predictor.meta.window_chars, issue_markers=predictor.meta.issue_markers)
+    review_articles = None
+    if args.data.startswith(REVIEWS_SPEC):
+        from serving.store import Store
+        from training.reviews import SPLITS, reviewed_articles
+
+        split = args.data.removeprefix(REVIEWS_SPEC) or "test"
+        if split not in SPLITS:
+            raise ValueError(f"--data {args.data}: the reviews have splits {', '.join(SPLITS)}")
+        store = Store(args.database_url)
+        articles, _ = reviewed_articles(store)
+        store.close()
+        review_articles = articles[split]
+        if not review_articles:
+            raise ValueError(f"no reviewed documents in the {split} split of {args.database_url}: review more articles first")
+        items = items_from_articles(review_articles)
+        train_articles = articles["train"] if articles["train"] else load_articles(args.train)
+        train_examples = examples_from_articles(train_articles, predictor.catalog, "train", options)
+    elif Path(args.data).exists():
         items = items_from_articles(load_articles(args.data))
-        options = WindowOptions(predictor.meta.window_chars, issue_markers=predictor.meta.issue_markers)
         train_examples = examples_from_articles(load_articles(args.train), predictor.catalog, "train", options)
     else:
         name = args.data.partition(":")[0]
@@ -86,6 +106,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "reader": predictor.reader,
     }
     metrics["data"]["source"] = args.data
+    if review_articles is not None:
+        from training.reviews import agreement_over_time
+
+        metrics["over_time"] = agreement_over_time(review_articles, rows)
     write_report(metrics, Path(args.output), args.data)
     write_predictions(rows, Path(args.output))
     for task in ("stance", "sentiment"):
@@ -149,6 +173,48 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reviews_export(args: argparse.Namespace) -> int:
+    from serving.store import Store
+    from training.reviews import export_reviews
+
+    shares = {"train": 1 - args.dev_share - args.test_share, "dev": args.dev_share, "test": args.test_share}
+    if min(shares.values()) < 0:
+        raise ValueError("--dev-share and --test-share must be >= 0 and add up to at most 1")
+    store = Store(args.database_url)
+    try:
+        summary = export_reviews(store, args.output, shares)
+    finally:
+        store.close()
+    for split in ("train", "dev", "test"):
+        print(f"{args.output}/{split}.jsonl: {summary[split]['articles']} articles, {summary[split]['pairs']} pairs")
+    if summary["superseded"]:
+        print(f"{summary['superseded']} older review(s) of a pair were superseded by a newer one", file=sys.stderr)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from serving.store import Store, current_revision, migrate
+
+    store = Store(args.database_url, upgrade=False)
+    try:
+        if args.action == "upgrade":
+            migrate(store.engine, args.revision or "head")
+        elif args.action == "downgrade":
+            migrate(store.engine, args.revision or "base", down=True)
+        print(f"{store.describe()}: schema revision {current_revision(store.engine) or 'none (empty)'}")
+    finally:
+        store.close()
+    return 0
+
+
+def database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("STANCELINE_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="the review store (default: $STANCELINE_DATABASE_URL, else %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stanceline", description="Stance and sentiment of parties in news articles.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -169,7 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model on held-out data")
-    evaluate.add_argument("--data", required=True, help="corpus JSONL file, or newsmtsc:dev / un-quadclass:dev / plover:dev")
+    evaluate.add_argument(
+        "--data",
+        required=True,
+        help="corpus JSONL file, newsmtsc:dev / un-quadclass:dev / plover:dev, or reviews:test (the users' held-out corrections)",
+    )
     evaluate.add_argument("--output", required=True, help="folder for metrics.json, report.md, PNGs, predictions.jsonl")
     evaluate.add_argument("--model", default=DEFAULT_MODEL)
     evaluate.add_argument("--train", default=DEFAULT_TRAIN, help="train split for the baselines")
@@ -183,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how pairs are read: ranked by the evidence head (default where the model has one), the first "
         "windows in reading order, or only the gold evidence (oracle, for analysis)",
     )
+    database_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="answer a JSONL file of documents")
@@ -210,6 +281,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--data-dir", default="data")
     export.set_defaults(run=cmd_export)
+
+    reviews = commands.add_parser("reviews", help="analysts' corrections kept by the server")
+    review_commands = reviews.add_subparsers(dest="reviews_command", required=True)
+    export_reviews = review_commands.add_parser(
+        "export", help="write the newest review of each pair as train/dev/test JSONL in the corpus format (split by document)"
+    )
+    export_reviews.add_argument("--output", required=True, help="folder for train.jsonl, dev.jsonl and test.jsonl")
+    export_reviews.add_argument("--dev-share", type=float, default=0.15, help="share of documents held out for dev")
+    export_reviews.add_argument("--test-share", type=float, default=0.15, help="share of documents held out for test")
+    database_option(export_reviews)
+    export_reviews.set_defaults(run=cmd_reviews_export)
+
+    db = commands.add_parser("db", help="show or migrate the review store's schema")
+    db.add_argument("action", choices=["current", "upgrade", "downgrade"])
+    db.add_argument("revision", nargs="?", default=None, help="target revision (default: head up, base down)")
+    database_option(db)
+    db.set_defaults(run=cmd_db)
     return parser
 
 

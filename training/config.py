@@ -159,10 +159,19 @@ class TrainConfig:
             raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}")
         for override in overrides or []:
             key, sep, raw = override.partition("=")
-            key = key.strip()
+            key, append = key.strip().removesuffix("+").strip(), key.strip().endswith("+")
             if not sep or key not in known:
-                raise ValueError(f"bad override {override!r}: expected key=value with key one of {', '.join(known)}")
-            values[key] = _parse_value(raw.strip(), getattr(cls(), key) if key != "train_files" else [])
+                raise ValueError(
+                    f"bad override {override!r}: expected key=value or key+=value with key one of {', '.join(known)}"
+                )
+            default = getattr(cls(), key) if key != "train_files" else []
+            value = _parse_value(raw.strip(), default)
+            if append:
+                if not isinstance(default, list):
+                    raise ValueError(f"bad override {override!r}: += adds to a list setting; {key} is not one")
+                current = values.get(key, getattr(cls(), key))
+                value = [*current, *(value if isinstance(value, list) else [value])]
+            values[key] = value
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

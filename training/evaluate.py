@@ -315,6 +315,21 @@ def write_report(metrics: dict[str, Any], output: Path, description: str) -> Non
     if "minimal_pairs" in metrics:
         pairs = metrics["minimal_pairs"]
         lines += [f"Minimal pairs: both sides right for {pairs['both_sides_right']:.1%} of {pairs['groups']} pairs.", ""]
+    if metrics.get("over_time"):
+        lines += [
+            "Agreement with reviewers by week of review: the share of reviewed pairs where this model, and the model "
+            "that was serving when the pair was reviewed, gave the reviewer's label.",
+            "",
+            "| week | pairs | stance, this model | stance, served model | sentiment, this model | sentiment, served model |",
+            "|---|---|---|---|---|---|",
+        ]
+        for entry in metrics["over_time"]:
+            cells = [
+                f"{entry[name]:.1%}" if name in entry else "-"
+                for name in ("stance_model", "stance_served", "sentiment_model", "sentiment_served")
+            ]
+            lines.append(f"| {entry['period']} | {entry['pairs']} | " + " | ".join(cells) + " |")
+        lines.append("")
     lines += ["| task | system | macro-F1 | 95% CI | accuracy |", "|---|---|---|---|---|"]
     for task in TASKS:
         if task not in metrics:

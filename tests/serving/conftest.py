@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 
@@ -24,6 +25,7 @@ def settings_for(model, **overrides) -> Settings:
         "max_documents": 3,
         "threads": 1,
         "allowed_hosts": ["testserver", "127.0.0.1", "localhost"],  # TestClient sends Host: testserver
+        "database_url": f"sqlite:///{tempfile.mkdtemp(prefix='stanceline-db-')}/stanceline.db",
     }
     values.update(overrides)
     return Settings(**values)
