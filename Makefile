@@ -9,12 +9,14 @@ MODEL ?= models/current
 CONFIG ?= training/configs/default.toml
 BACKEND ?= auto
 EVAL_DIR ?= reports/eval
+REVIEWS ?=
+REVIEWS_DIR ?= data/reviews
 export STANCELINE_DATA_MIRROR ?=
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install data corpus train eval eval-public export serve bench soak test lint format
+.PHONY: help install data corpus reviews train eval eval-public eval-reviews export serve bench soak test lint format
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,9 +38,13 @@ corpus: ## rebuild the bundled corpus and the contrast sets from their authored 
 	$(PYTHON) -m training.authoring build datasets/stanceline-wire
 	$(PYTHON) -m training.authoring build-files datasets/contrast
 
-train: install ## fine-tune the default recipe into models/<run> and point models/current at it
+reviews: install ## export the reviewers' corrections (STANCELINE_DATABASE_URL) to REVIEWS_DIR (data/reviews)/{train,dev,test}.jsonl
+	$(STANCELINE) reviews export --output $(REVIEWS_DIR)
+	$(STANCELINE) validate $(REVIEWS_DIR)/train.jsonl $(REVIEWS_DIR)/dev.jsonl $(REVIEWS_DIR)/test.jsonl
+
+train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (REVIEWS=1: also on the reviews)
 	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
-	$(STANCELINE) -v train --config $(CONFIG)
+	$(STANCELINE) -v train --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl)
 
 eval: install ## score the current model on the bundled test split and the held-out contrast checks -> reports/eval/
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/stanceline-wire/test.jsonl --output $(EVAL_DIR)/test
@@ -49,6 +55,9 @@ eval-public: install ## score the current model on the dev portion of every publ
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data newsmtsc:dev --output $(EVAL_DIR)/newsmtsc-dev
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data un-quadclass:dev --output $(EVAL_DIR)/un-quadclass-dev
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data plover:dev --output $(EVAL_DIR)/plover-dev
+
+eval-reviews: install ## score the current model on the reviewers' held-out documents (reviews:test) -> EVAL_DIR/reviews-test
+	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data reviews:test --output $(EVAL_DIR)/reviews-test
 
 export: install ## write the int8 ONNX model into the current model folder
 	$(STANCELINE) export --model $(MODEL)

@@ -21,17 +21,19 @@ CLIENT = textwrap.dedent(
     from training.catalog import DEFAULT_CATALOG_DIR, Catalog
     from training.trainer import MODEL_CARD_TEMPLATE
 
-    settings = Settings(model_dir=sys.argv[1], threads=1, allowed_hosts=["testserver"])
+    settings = Settings(model_dir=sys.argv[1], threads=1, allowed_hosts=["testserver"], database_url="sqlite:///kept/store.db")
     with TestClient(create_app(settings)) as client:
         answer = client.post("/v1/predict", json={"text": "Japan demanded that North Korea halt its missile launches.",
                                                   "pairs": [{"party": "Japan", "issue": "missile launches"}]})
         page = client.get("/")
+        kept = client.post("/v1/predict", json={"text": "Russia offered talks.", "pairs": [], "store": True})
     print(json.dumps({
         "files": [training.__file__, serving.__file__],
         "catalog": str(DEFAULT_CATALOG_DIR), "parties": len(Catalog.load().parties),
         "template": MODEL_CARD_TEMPLATE.exists(),
         "status": answer.status_code, "stance": answer.json()["results"][0]["stance"]["label"],
         "page": page.status_code,
+        "document_id": kept.json()["document_id"],
     }))
     """
 )
@@ -54,3 +56,5 @@ def test_the_installed_wheel_serves_a_request_from_another_directory(tmp_path, t
     assert result["catalog"].startswith(str(site)) and result["parties"] > 100
     assert result["template"]
     assert (result["status"], result["stance"], result["page"]) == (200, "pressure", 200)
+    assert result["document_id"] == 1, "the wheel carries the database migrations"
+    assert (elsewhere / "kept" / "store.db").exists()

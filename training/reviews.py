@@ -23,7 +23,7 @@ SPLITS = ("train", "dev", "test")
 DEFAULT_SHARES = {"train": 0.7, "dev": 0.15, "test": 0.15}
 TIE_ORDER = ("test", "dev", "train")
 """Where two splits are equally short of their share, held-out ones fill first, so that three
-documents already give a dev article and four a test article."""
+documents already give a test article and five a dev article too."""
 
 
 def assign_splits(documents: list[dict[str, Any]], shares: dict[str, float] = DEFAULT_SHARES) -> dict[int, str]:

@@ -1,0 +1,161 @@
+"""/v1/reviews through the API: store an answer, correct its pairs, read the corrections back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from serving.app import create_app
+from tests.serving.conftest import settings_for
+
+ARTICLES = [
+    "Japan demanded that North Korea halt its missile launches. Russia offered to host talks on the missile issue.",
+    "China urged restraint over Taiwan and warned the United States against arms sales. Germany called for dialogue.",
+    "Iran rejected the sanctions imposed by the European Union. France said it remained open to talks with Tehran.",
+]
+STANCES = ("cooperative", "pressure", "neutral")
+SENTIMENTS = ("positive", "neutral", "negative")
+
+
+@pytest.fixture
+def reviews_client(tiny_model, database_url):
+    with TestClient(create_app(settings_for(tiny_model, database_url=database_url, max_pairs=20))) as client:
+        yield client
+
+
+def stored(client: TestClient, text: str) -> tuple[int, list[dict]]:
+    answer = client.post("/v1/predict", json={"text": text, "store": True})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["document_id"], answer.json()["results"]
+
+
+def test_twenty_corrections_through_the_api_are_kept_and_listed(reviews_client):
+    posted = []
+    for text in ARTICLES:
+        document_id, results = stored(reviews_client, text)
+        assert document_id is not None
+        for pair in [r for r in results if r["issue"]]:
+            if len(posted) == 20:
+                break
+            evidence = pair["evidence"][0]
+            body = {
+                "document_id": document_id,
+                "party": pair["party"],
+                "issue": pair["issue"],
+                "stance": STANCES[len(posted) % 3],
+                "sentiment": SENTIMENTS[len(posted) % 3],
+                "evidence": [[evidence["start"], evidence["end"]]],
+                "reviewer": f"analyst-{len(posted) % 2}",
+            }
+            response = reviews_client.post("/v1/reviews", json=body)
+            assert response.status_code == 201, response.text
+            assert response.json()["predicted"] == {"stance": pair["stance"]["label"], "sentiment": pair["sentiment"]["label"]}
+            posted.append(response.json())
+    assert len(posted) >= 12, "the tiny model finds enough pairs in three articles"
+    listed, after = [], 0
+    while after is not None:
+        page = reviews_client.get("/v1/reviews", params={"limit": 5, "after": after}).json()
+        listed += page["reviews"]
+        after = page["next_after"]
+    assert listed == posted
+    pressure = reviews_client.get("/v1/reviews", params={"stance": "pressure"}).json()["reviews"]
+    assert pressure == [review for review in posted if review["stance"] == "pressure"]
+    assert reviews_client.get("/v1/reviews", params={"model": "no-such-model"}).json()["reviews"] == []
+
+
+def test_a_repeated_correction_answers_200_with_the_stored_one(reviews_client):
+    document_id, _ = stored(reviews_client, ARTICLES[0])
+    body = {
+        "document_id": document_id,
+        "party": "Russia",
+        "issue": "missile launches",
+        "stance": "cooperative",
+        "sentiment": "neutral",
+        "evidence": [[59, 87]],
+        "reviewer": "analyst-1",
+    }
+    first = reviews_client.post("/v1/reviews", json=body)
+    again = reviews_client.post("/v1/reviews", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()
+    assert len(reviews_client.get("/v1/reviews").json()["reviews"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code", "words"),
+    [
+        ({"document_id": 999}, 404, "not_found", "predict with store=true first"),
+        ({"evidence": [[0, 10_000]]}, 422, "invalid_request", "outside the document"),
+        ({"evidence": []}, 422, "invalid_request", "evidence"),
+        ({"stance": "hostile"}, 422, "invalid_request", "stance"),
+        ({"reviewer": "  "}, 422, "invalid_request", "reviewer must not be empty"),
+        ({"issue": None}, 422, "invalid_request", "issue"),
+    ],
+)
+def test_bad_corrections_get_an_error_that_names_the_problem(reviews_client, change, status, code, words):
+    document_id, _ = stored(reviews_client, ARTICLES[0])
+    body = {
+        "document_id": document_id,
+        "party": "Russia",
+        "issue": "missile launches",
+        "stance": "cooperative",
+        "sentiment": "neutral",
+        "evidence": [[59, 87]],
+        "reviewer": "analyst-1",
+        **change,
+    }
+    response = reviews_client.post("/v1/reviews", json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code and words in response.json()["error"]["message"]
+
+
+def test_nothing_is_kept_unless_asked(tiny_model, tmp_path):
+    database = tmp_path / "kept.db"
+    settings = settings_for(tiny_model, database_url=f"sqlite:///{database}")
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/v1/predict", json={"text": ARTICLES[0]})
+        batch = client.post("/v1/predict/batch", json={"documents": [{"id": "a", "text": ARTICLES[1]}]})
+    assert answer.json()["document_id"] is None and batch.json()["results"][0]["document_id"] is None
+    assert not database.exists(), "no database is created for a server that was never asked to store"
+
+
+def test_the_server_setting_stores_every_answer_and_a_request_can_opt_out(tiny_model, tmp_path):
+    url = f"sqlite:///{tmp_path / 'all.db'}"
+    with TestClient(create_app(settings_for(tiny_model, database_url=url, store_predictions=True))) as client:
+        kept = client.post("/v1/predict", json={"text": ARTICLES[0]}).json()["document_id"]
+        skipped = client.post("/v1/predict", json={"text": ARTICLES[1], "store": False}).json()["document_id"]
+        batch = client.post("/v1/predict/batch", json={"documents": [{"id": 7, "text": ARTICLES[2], "source": "feed"}]})
+        document = client.get(f"/v1/documents/{batch.json()['results'][0]['document_id']}").json()
+        missing = client.get("/v1/documents/999")
+    assert kept == 1 and skipped is None
+    assert document["text"] == ARTICLES[2] and document["source"] == "feed"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_reviews_need_the_api_key_when_the_server_sets_one(tiny_model, tmp_path):
+    settings = settings_for(tiny_model, database_url=f"sqlite:///{tmp_path / 'k.db'}", api_keys=["s3cret"])
+    with TestClient(create_app(settings)) as client:
+        refused = client.get("/v1/reviews")
+        allowed = client.get("/v1/reviews", headers={"Authorization": "Bearer s3cret"})
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert allowed.status_code == 200 and allowed.json() == {"reviews": [], "next_after": None}
+
+
+def test_an_unreachable_database_is_a_503_that_names_it_and_predicting_without_storing_still_works(tiny_model):
+    url = "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2"
+    assert make_url(url).get_backend_name() == "postgresql"
+    with TestClient(create_app(settings_for(tiny_model, database_url=url))) as client:
+        plain = client.post("/v1/predict", json={"text": ARTICLES[0]})
+        storing = client.post("/v1/predict", json={"text": ARTICLES[0], "store": True})
+    assert plain.status_code == 200
+    assert storing.status_code == 503 and storing.json()["error"]["code"] == "storage_unavailable"
+    assert storing.headers["Retry-After"] == "5"
+
+
+def test_the_default_database_lives_under_data(tiny_model):
+    from serving.settings import Settings
+
+    assert Path(make_url(Settings().database_url).database).parent == Path("data")
