@@ -11,6 +11,7 @@ BACKEND ?= auto
 EVAL_DIR ?= reports/eval
 REVIEWS ?=
 REVIEWS_DIR ?= data/reviews
+RUN ?=
 export STANCELINE_DATA_MIRROR ?=
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE ?= 1
@@ -42,9 +43,9 @@ reviews: install ## export the reviewers' corrections (STANCELINE_DATABASE_URL) 
 	$(STANCELINE) reviews export --output $(REVIEWS_DIR)
 	$(STANCELINE) validate $(REVIEWS_DIR)/train.jsonl $(REVIEWS_DIR)/dev.jsonl $(REVIEWS_DIR)/test.jsonl
 
-train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (REVIEWS=1: also on the reviews)
+train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (REVIEWS=1: also on the reviews; RUN=name)
 	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
-	$(STANCELINE) -v train --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl)
+	$(STANCELINE) -v train --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl) $(if $(RUN),--set run_name=$(RUN))
 
 eval: install ## score the current model on the bundled test split and the held-out contrast checks -> reports/eval/
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/stanceline-wire/test.jsonl --output $(EVAL_DIR)/test

@@ -14,9 +14,8 @@ import tempfile
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from serving.store import Store
 from training.data import validate_lines
 
 SPLITS = ("train", "dev", "test")
@@ -24,6 +23,14 @@ DEFAULT_SHARES = {"train": 0.7, "dev": 0.15, "test": 0.15}
 TIE_ORDER = ("test", "dev", "train")
 """Where two splits are equally short of their share, held-out ones fill first, so that three
 documents already give a test article and five a dev article too."""
+
+
+class ReviewSource(Protocol):
+    """What the export needs of the review store (`serving.store.Store`); training does not import serving."""
+
+    def reviewed_documents(self) -> tuple[list[dict[str, Any]], int]: ...
+
+    def assign_splits(self, assignments: dict[int, str]) -> None: ...
 
 
 def assign_splits(documents: list[dict[str, Any]], shares: dict[str, float] = DEFAULT_SHARES) -> dict[int, str]:
@@ -67,7 +74,7 @@ def to_article(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reviewed_articles(store: Store, shares: dict[str, float] = DEFAULT_SHARES) -> tuple[dict[str, list[dict]], int]:
+def reviewed_articles(store: ReviewSource, shares: dict[str, float] = DEFAULT_SHARES) -> tuple[dict[str, list[dict]], int]:
     """Articles per split (fixing the split of newly reviewed documents), and how many reviews were
     superseded by a newer review of the same pair."""
     documents, superseded = store.reviewed_documents()
@@ -91,7 +98,7 @@ def _write_atomically(path: Path, lines: list[str]) -> None:
         raise
 
 
-def export_reviews(store: Store, output: Path | str, shares: dict[str, float] = DEFAULT_SHARES) -> dict[str, Any]:
+def export_reviews(store: ReviewSource, output: Path | str, shares: dict[str, float] = DEFAULT_SHARES) -> dict[str, Any]:
     """Write train.jsonl, dev.jsonl and test.jsonl into `output` (each replaced whole, never half-written)."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
