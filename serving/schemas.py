@@ -221,7 +221,7 @@ class ReviewIn(BaseModel):
         },
     )
 
-    document_id: Annotated[StrictInt, Field(ge=1, description="from a /v1/predict answer made with store=true")]
+    document_id: Annotated[StrictInt, Field(ge=1, le=2**62, description="from a /v1/predict answer made with store=true")]
     party: Name
     issue: Annotated[Name, Field(description="the issue or other party (required: the training format needs one)")]
     stance: StanceLabel

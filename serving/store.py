@@ -102,8 +102,21 @@ def utc_now() -> datetime:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """A naive UTC datetime for comparison with stored times (naive input is taken as UTC)."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    """A naive UTC datetime for comparison with stored times (naive input is taken as UTC); a moment
+    whose zone pushes it past the calendar's ends is clamped to them."""
+    if not moment.tzinfo:
+        return moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        return datetime.max if moment.year > 1 else datetime.min
+
+
+def refuse_nul(**fields: str | None) -> None:
+    """PostgreSQL cannot keep U+0000 in text; refused on every database, so both behave the same."""
+    for name, value in fields.items():
+        if value and "\x00" in value:
+            raise StoreError("invalid_request", f"{name} contains a NUL character (U+0000), which the store cannot keep")
 
 
 def text_sha256(text: str) -> str:
@@ -230,6 +243,7 @@ class Store:
 
     def store_answer(self, text: str, source: str | None, model: dict[str, str], answer: dict[str, Any]) -> int:
         """Keep a document (once) and the answer a model gave on it; returns the document's id."""
+        refuse_nul(text=text, source=source)
         with Session(self.engine) as session, session.begin():
             document_id = self._document_id(session, text, source)
             session.add(
@@ -264,6 +278,7 @@ class Store:
         said = {key: review.get(key) for key in ("document_id", "party", "issue", "stance", "sentiment", "reviewer")}
         said["evidence"] = [list(span) for span in review["evidence"]]
         said["note"] = review.get("note") or ""
+        refuse_nul(**{key: said[key] for key in ("party", "issue", "reviewer", "note")})
         with Session(self.engine) as session, session.begin():
             document = session.get(DocumentRow, said["document_id"])
             if document is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -114,3 +115,60 @@ def test_any_raw_bytes_get_a_clean_4xx(fuzz_client, raw):
     response = fuzz_client.post("/v1/predict", content=raw, headers={"content-type": "application/json"})
     assert response.status_code in (200, 400, 422), (response.status_code, response.text, raw)
     assert "error" in response.json() or response.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def stored_document(fuzz_client) -> int:
+    text = "Japan demanded that North Korea halt its missile launches. Russia offered to host talks on the missile issue."
+    return fuzz_client.post("/v1/predict", json={"text": text, "store": True}).json()["document_id"]
+
+
+labels = st.sampled_from(sorted(STANCES | SENTIMENTS) + ["", "hostile"]) | json_values
+review_bodies = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "document_id": st.integers(-2, 3) | st.sampled_from([2**62, 2**63, 2**80]) | json_values,
+            "party": names,
+            "issue": names,
+            "stance": labels,
+            "sentiment": labels,
+            "evidence": spans | json_values,
+            "reviewer": names | st.just("analyst\x00"),
+        },
+        optional={"note": texts, "extra": json_values},
+    ),
+    json_values,
+)
+review_queries = st.dictionaries(
+    st.sampled_from(["document_id", "model", "stance", "sentiment", "reviewer", "since", "after", "limit"]),
+    st.text(max_size=12)
+    | st.integers(-3, 2**70).map(str)
+    | st.sampled_from(["9999-12-31T23:00:00-05:00", "0001-01-01T00:00+05:00"]),
+    max_size=4,
+)
+
+
+def check_clean(response) -> None:
+    assert response.status_code < 500, (response.status_code, response.text)
+    if response.status_code >= 400:
+        payload = response.json()
+        assert set(payload) == {"error"} and payload["error"]["message"], payload
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=review_bodies)
+def test_any_review_body_is_stored_or_gets_a_clean_4xx(fuzz_client, stored_document, body):
+    response = fuzz_client.post("/v1/reviews", json=body)
+    check_clean(response)
+    if response.status_code in (200, 201):
+        assert response.json()["document_id"] == stored_document
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(query=review_queries, document=st.integers(-3, 2**70).map(str) | st.text(max_size=6))
+def test_any_review_listing_or_document_lookup_gets_a_page_or_a_clean_4xx(fuzz_client, query, document):
+    listing = fuzz_client.get("/v1/reviews", params=query)
+    check_clean(listing)
+    if listing.status_code == 200:
+        assert set(listing.json()) == {"reviews", "next_after"}
+    check_clean(fuzz_client.get(f"/v1/documents/{quote(document, safe='')}"))
