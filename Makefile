@@ -12,6 +12,7 @@ EVAL_DIR ?= reports/eval
 REVIEWS ?=
 REVIEWS_DIR ?= data/reviews
 RUN ?=
+NPROC ?= 1
 export STANCELINE_DATA_MIRROR ?=
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE ?= 1
@@ -43,9 +44,11 @@ reviews: install ## export the reviewers' corrections (STANCELINE_DATABASE_URL) 
 	$(STANCELINE) reviews export --output $(REVIEWS_DIR)
 	$(STANCELINE) validate $(REVIEWS_DIR)/train.jsonl $(REVIEWS_DIR)/dev.jsonl $(REVIEWS_DIR)/test.jsonl
 
-train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (REVIEWS=1: also on the reviews; RUN=name)
+train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (REVIEWS=1: also on the reviews; RUN=name; NPROC=2: torchrun)
 	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
-	$(STANCELINE) -v train --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl) $(if $(RUN),--set run_name=$(RUN))
+	$(if $(filter 1,$(NPROC)),$(STANCELINE),$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m training.cli) -v train \
+	  --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl) \
+	  $(if $(RUN),--set run_name=$(RUN),$(if $(filter 1,$(NPROC)),,--set run_name=stanceline-$(shell date -u +%Y%m%d-%H%M%S)))
 
 eval: install ## score the current model on the bundled test split and the held-out contrast checks -> reports/eval/
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/stanceline-wire/test.jsonl --output $(EVAL_DIR)/test

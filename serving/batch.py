@@ -81,7 +81,9 @@ def predict_file(
         raise FileNotFoundError(f"input file {input_path} does not exist")
     predictor = load_model(model, backend=backend)
     started = time.perf_counter()
-    lines = input_path.read_text(encoding="utf-8").splitlines()
+    # Lines end at "\n" only: str.splitlines would also cut at U+2028 and other separators that JSON
+    # strings may hold raw.
+    lines = input_path.read_text(encoding="utf-8").split("\n")
     output_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = output_path.with_name(f".{output_path.name}.part")
     counts = {"ok": 0, "errors": 0}

@@ -43,7 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = TrainConfig.from_file(args.config, args.set)
     folder = train(config)
-    print(folder)
+    if folder is not None:  # under torchrun, only rank 0 writes (and names) the model folder
+        print(folder)
     return 0
 
 
@@ -144,6 +145,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
         f"{counts['ok']} answered, {counts['errors']} error line(s) -> {args.output}; "
         f"{counts['windows']} model windows in {counts['seconds']:.1f} s: "
         f"{counts['documents_per_second']:.1f} documents/s, {counts['windows_per_second']:.1f} windows/s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from serving.score import score
+
+    summary = score(
+        args.inputs,
+        args.output,
+        args.model,
+        backend=args.backend,
+        workers=args.workers,
+        rows_per_chunk=args.batch_size,
+        batch_documents=args.batch_documents,
+    )
+    print(
+        f"{summary.rows} documents scored ({summary.errors} error rows) in {summary.seconds:.1f} s, "
+        f"{summary.rows_per_second:.1f} rows/s; {summary.chunks} chunks, {summary.skipped} already written -> {args.output}",
         file=sys.stderr,
     )
     return 0
@@ -263,6 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     predict.add_argument("--batch", type=int, default=16, help="documents per model batch")
     predict.set_defaults(run=cmd_predict)
+
+    score = commands.add_parser(
+        "score", help="score JSONL or Parquet files (local or any pyarrow filesystem) on Ray into Parquet, resumable"
+    )
+    score.add_argument("inputs", nargs="+", help="files, folders or globs (s3://bucket/feed/*.jsonl works too)")
+    score.add_argument("--output", required=True, help="folder of Parquet files, one per chunk; a rerun skips written ones")
+    score.add_argument("--model", default=DEFAULT_MODEL)
+    score.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    score.add_argument("--workers", type=int, default=1, help="Ray actors, each with the model loaded once")
+    score.add_argument("--batch-size", type=int, default=1000, help="documents per chunk (one output file each)")
+    score.add_argument("--batch-documents", type=int, default=16, help="documents per model batch inside an actor")
+    score.set_defaults(run=cmd_score)
 
     serve = commands.add_parser("serve", help="run the HTTP API and web page")
     serve.add_argument("--host", default=None)

@@ -211,14 +211,31 @@ class Run:
     dev_examples: list[Example] = field(default_factory=list)
 
 
-def train(config: TrainConfig) -> Path:
-    """Run one training and return the finished model folder (also pointed to by `current`)."""
+def process_group() -> tuple[int, int]:
+    """(rank, number of processes): set by `torchrun`, else (0, 1)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def train(config: TrainConfig) -> Path | None:
+    """Run one training and return the finished model folder (also pointed to by `current`).
+
+    Under `torchrun` every process trains on its share of each batch (the `Trainer`'s own distributed
+    data parallel: gloo on CPU, nccl on GPUs); only rank 0 writes the folder and runs the post-training
+    checks, and the other ranks return None."""
+    rank, processes = process_group()
+    if processes > 1 and not config.run_name:
+        raise ValueError("set run_name when training with several processes, so that they agree on one folder")
+    if config.batch_size % processes:
+        raise ValueError(f"batch_size {config.batch_size} must divide evenly over the {processes} processes")
     set_seed(config.seed)
     started = time.time()
     run = collect_run_data(config)
+    run.record["processes"] = processes
     tokenizer, model = build_model(config)
-    final_folder, work = claim_folders(config)
+    final_folder, work = claim_folders(config, clear=rank == 0)
     trainer = fit(run, model, tokenizer, work)
+    if rank != 0:
+        return None
     run.record["training_seconds"] = round(time.time() - started, 1)
     meta = write_model_folder(run, trainer, tokenizer, work, final_folder.name)
     post_training_checks(run, meta, work)
@@ -275,9 +292,10 @@ def build_model(config: TrainConfig):
     return tokenizer, model
 
 
-def claim_folders(config: TrainConfig) -> tuple[Path, Path]:
+def claim_folders(config: TrainConfig, clear: bool = True) -> tuple[Path, Path]:
     """The final model folder (which must not exist yet) and the temporary one the run writes into: the
-    final name appears only when the folder is complete."""
+    final name appears only when the folder is complete. `clear` empties a leftover temporary folder
+    (only one process of a distributed run does)."""
     output_root = Path(config.output_dir)
     output_root.mkdir(parents=True, exist_ok=True)
     run_name = config.run_name or datetime.now(UTC).strftime("stanceline-%Y%m%d-%H%M%S")
@@ -285,7 +303,8 @@ def claim_folders(config: TrainConfig) -> tuple[Path, Path]:
     if final_folder.exists():
         raise FileExistsError(f"{final_folder} already exists: choose another run_name")
     work = output_root / f".tmp-{run_name}"
-    shutil.rmtree(work, ignore_errors=True)
+    if clear:
+        shutil.rmtree(work, ignore_errors=True)
     return final_folder, work
 
 
@@ -299,7 +318,10 @@ def fit(run: Run, model, tokenizer, work: Path) -> TwoHeadTrainer:
         output_dir=str(work / "checkpoints"),
         num_train_epochs=1,  # one sweep over every pass's examples (see `collect_examples`)
         learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.batch_size,
+        # `batch_size` is the batch of one optimisation step over all processes, so the learning rate and
+        # the steps per pass do not change with the number of processes.
+        per_device_train_batch_size=config.batch_size // process_group()[1],
+        ddp_backend=("nccl" if torch.cuda.is_available() else "gloo") if process_group()[1] > 1 else None,
         per_device_eval_batch_size=64,
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
