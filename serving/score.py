@@ -273,6 +273,28 @@ def score_chunk(predictor, chunk: Chunk, batch_documents: int = 16) -> list[dict
     return rows
 
 
+MANIFEST = "_stanceline_score.json"
+
+
+def check_manifest(filesystem, output_path: str, plan: dict[str, Any]) -> None:
+    """Record how the output folder's chunks were cut, and refuse a rerun that would cut them otherwise
+    (its chunk files would overlap the written ones)."""
+    path = f"{output_path}/{MANIFEST}"
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            written = json.loads(stream.read().decode("utf-8"))
+    except FileNotFoundError:
+        with filesystem.open_output_stream(path) as stream:
+            stream.write(json.dumps(plan, indent=2).encode("utf-8"))
+        return
+    if written != plan:
+        raise ValueError(
+            f"{output_path} holds chunks of another run (--batch-size {written.get('rows_per_chunk')}, "
+            f"{len(written.get('inputs', []))} input file(s)); rerun with the same inputs and --batch-size, or choose "
+            "another --output"
+        )
+
+
 @dataclass
 class ScoreSummary:
     chunks: int
@@ -292,7 +314,7 @@ def score(
     model: str,
     backend: str = "auto",
     workers: int = 1,
-    rows_per_chunk: int = 1000,
+    rows_per_chunk: int = 1024,
     batch_documents: int = 16,
     threads_per_worker: int | None = None,
 ) -> ScoreSummary:
@@ -308,6 +330,9 @@ def score(
     chunks = plan_chunks(inputs, output, rows_per_chunk)
     filesystem, output_path = _filesystem(output if "://" in output or os.path.isabs(output) else os.path.abspath(output))
     filesystem.create_dir(output_path, recursive=True)
+    check_manifest(
+        filesystem, output_path, {"inputs": sorted({chunk.path for chunk in chunks}), "rows_per_chunk": rows_per_chunk}
+    )
     entries = filesystem.get_file_info(fs.FileSelector(output_path))
     for entry in entries:  # partial files of a killed run: their chunks are not done
         if PurePosixPath(entry.path).name.startswith(TEMPORARY_PREFIX):

@@ -293,7 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--model", default=DEFAULT_MODEL)
     score.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     score.add_argument("--workers", type=int, default=1, help="Ray actors, each with the model loaded once")
-    score.add_argument("--batch-size", type=int, default=1000, help="documents per chunk (one output file each)")
+    score.add_argument(
+        "--batch-size",
+        type=int,
+        default=1024,
+        help="documents per chunk (one output file each); a multiple of --batch-documents batches the documents "
+        "as `stanceline predict` does, which int8 answers depend on",
+    )
     score.add_argument("--batch-documents", type=int, default=16, help="documents per model batch inside an actor")
     score.set_defaults(run=cmd_score)
 

@@ -111,6 +111,8 @@ def test_scoring_answers_as_predict_does_line_for_line_and_resumes(ray_local, ti
     assert (again.skipped, again.rows) == (summary.chunks - 1, 8), "only the missing chunk is scored again"
     assert {path: path.stat().st_mtime_ns for path in kept} == kept, "written chunks are not redone"
     assert [row["line"] for row in read_rows(output)] == [row["line"] for row in rows]
+    with pytest.raises(ValueError, match="--batch-size 8"):
+        score([str(source)], str(output), str(tiny_model), backend="torch", rows_per_chunk=10)
 
 
 def test_parquet_input_gives_the_same_answers(ray_local, tiny_model, tmp_path):
