@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the test suite: `scripts/postgres.sh start DIR [PORT]` creates a cluster
-# in DIR (Debian's postgresql package), starts it on 127.0.0.1:PORT and prints its SQLAlchemy URL;
+# in DIR (Debian's postgresql package), starts it on 127.0.0.1:PORT (default: a free port) and prints its
+# SQLAlchemy URL;
 # `scripts/postgres.sh stop DIR` stops it. As root, the server runs as the `postgres` user.
 set -euo pipefail
 action=${1:?usage: scripts/postgres.sh start|stop DIR [PORT]}
 dir=${2:?usage: scripts/postgres.sh start|stop DIR [PORT]}
-port=${3:-55432}
+port=${3:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$bin" ] || { echo "PostgreSQL server not installed: apt-get install postgresql" >&2; exit 1; }
 as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }

@@ -27,7 +27,8 @@ def test_predict_answers_each_pair_with_scores_and_evidence(client):
     response = client.post("/v1/predict", json={"text": TEXT, "pairs": PAIRS, "overall": True})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"model", "overall", "results"}
+    assert set(body) == {"model", "overall", "results", "document_id"}
+    assert body["document_id"] is None, "nothing is stored unless asked"
     assert body["model"]["name"] == "tiny"
     check_score(body["overall"]["stance"], {"cooperative", "pressure", "neutral"})
     check_score(body["overall"]["sentiment"], {"positive", "neutral", "negative"})

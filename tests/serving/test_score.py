@@ -164,12 +164,15 @@ def test_a_score_run_killed_midway_resumes_without_redoing_written_chunks(ray_lo
     output = tmp_path / "scored"
     command = [sys.executable, "-m", "training.cli", "score", str(source), "--output", str(output)]
     command += ["--model", str(tiny_model), "--backend", "torch", "--batch-size", "10", "--workers", "1"]
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.time() + 180
+    log = tmp_path / "first-run.log"  # a file, not a pipe: Ray's progress lines would fill a pipe and stall the run
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True)
+    deadline = time.time() + 420
     while time.time() < deadline and len(list(output.glob("*.parquet"))) < 3 and run.poll() is None:
         time.sleep(0.2)
+    ended_early = run.poll()
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
+    assert ended_early is None, f"the run ended by itself (exit {ended_early}): {log.read_text()[-2000:]}"
     written = {path: path.stat().st_mtime_ns for path in output.glob("*.parquet")}
     assert 3 <= len(written) < 25, "killed with some chunks written and some not"
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
