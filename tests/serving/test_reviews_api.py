@@ -66,8 +66,8 @@ def test_twenty_corrections_through_the_api_are_kept_and_listed(reviews_client):
     assert reviews_client.get("/v1/reviews", params={"model": "no-such-model"}).json()["reviews"] == []
 
 
-def test_a_repeated_correction_answers_200_with_the_stored_one(reviews_client):
-    document_id, _ = stored(reviews_client, ARTICLES[0])
+def russia_correction(document_id: int, **changes) -> dict:
+    """A valid correction of Russia's pair in ARTICLES[0]; `changes` replace any field."""
     body = {
         "document_id": document_id,
         "party": "Russia",
@@ -77,6 +77,12 @@ def test_a_repeated_correction_answers_200_with_the_stored_one(reviews_client):
         "evidence": [[59, 87]],
         "reviewer": "analyst-1",
     }
+    return {**body, **changes}
+
+
+def test_a_repeated_correction_answers_200_with_the_stored_one(reviews_client):
+    document_id, _ = stored(reviews_client, ARTICLES[0])
+    body = russia_correction(document_id)
     first = reviews_client.post("/v1/reviews", json=body)
     again = reviews_client.post("/v1/reviews", json=body)
     assert (first.status_code, again.status_code) == (201, 200)
@@ -97,17 +103,7 @@ def test_a_repeated_correction_answers_200_with_the_stored_one(reviews_client):
 )
 def test_bad_corrections_get_an_error_that_names_the_problem(reviews_client, change, status, code, words):
     document_id, _ = stored(reviews_client, ARTICLES[0])
-    body = {
-        "document_id": document_id,
-        "party": "Russia",
-        "issue": "missile launches",
-        "stance": "cooperative",
-        "sentiment": "neutral",
-        "evidence": [[59, 87]],
-        "reviewer": "analyst-1",
-        **change,
-    }
-    response = reviews_client.post("/v1/reviews", json=body)
+    response = reviews_client.post("/v1/reviews", json={**russia_correction(document_id), **change})
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code and words in response.json()["error"]["message"]
 
