@@ -74,6 +74,7 @@ def tiny_train_config(base_model: Path, corpus: Path, output: Path, run_name: st
         dev_file=str(corpus),
         public_corpora=[],
         output_dir=str(output),
+        data_dir=str(Path(output) / "data"),  # where a run keeps its teacher cache: never the project's data/
         run_name=run_name,
         epochs=60,
         learning_rate=1e-3,

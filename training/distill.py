@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from training.backends import Classifier
 from training.examples import Example
 from training.labels import HEADS, output_width, task_slices
 from training.modeling import META_FILE, ModelMeta
@@ -83,8 +84,6 @@ def teacher_logits(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The teacher's raw logits for each example (rows in example order), computing only the windows
     the cache lacks, and a record of what was done for the model card."""
-    from training.backends import Classifier
-
     teacher = Path(teacher)
     check_teacher(teacher)
     fingerprint = teacher_fingerprint(teacher)
@@ -117,10 +116,16 @@ def teacher_logits(
 
 def distillation_loss(student_logits, teacher_logits, temperature: float):
     """Sum over heads of KL(teacher || student) on temperature-softened distributions, times T squared so
-    that its gradients keep their scale as T changes (Hinton et al., 2015)."""
+    that its gradients keep their scale as T changes (Hinton et al., 2015). Rows whose teacher logits are
+    NaN (windows the teacher did not read) are left out."""
+    import torch
     import torch.nn.functional as functional
 
     total = student_logits.new_zeros(())
+    read = torch.isfinite(teacher_logits).all(dim=1)
+    if not read.any():
+        return total
+    student_logits, teacher_logits = student_logits[read], teacher_logits[read]
     for columns in task_slices().values():
         student = functional.log_softmax(student_logits[:, columns].float() / temperature, dim=-1)
         target = functional.log_softmax(teacher_logits[:, columns].float() / temperature, dim=-1)

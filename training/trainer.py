@@ -31,7 +31,7 @@ from transformers import (
 from training import public
 from training.calibration import fit_temperatures
 from training.catalog import Catalog
-from training.config import TrainConfig
+from training.config import PUBLIC_CORPORA, TrainConfig
 from training.data import count_pairs, file_sha256, load_articles
 from training.distill import distillation_loss, teacher_logits
 from training.evaluate import evaluate_articles, evaluate_items
@@ -290,7 +290,7 @@ def collect_run_data(config: TrainConfig) -> Run:
         run.dev_examples = examples_from_articles(run.dev_articles, catalog, "dev", dev_options)
         record["dev"] = {config.dev_file: {"sha256": file_sha256(config.dev_file), "articles": len(run.dev_articles)}}
     if config.teacher:
-        run.soft_labels, record["teacher"] = teacher_logits(config.teacher, examples, Path(config.data_dir) / "teacher-cache")
+        run.soft_labels, record["teacher"] = soft_labels(config, examples)
     logger.info(
         "training on %d examples in %d passes of %d steps (%s)",
         len(examples),
@@ -299,6 +299,18 @@ def collect_run_data(config: TrainConfig) -> Run:
         record["label_counts"],
     )
     return run
+
+
+def soft_labels(config: TrainConfig, examples: list[Example]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The teacher's logits for each example; rows the teacher does not read (public windows without
+    `distill_public`) are NaN, which the distillation loss skips."""
+    public_names = set(PUBLIC_CORPORA)
+    read = [i for i, example in enumerate(examples) if config.distill_public or example.source not in public_names]
+    logits, record = teacher_logits(config.teacher, [examples[i] for i in read], Path(config.data_dir) / "teacher-cache")
+    result = np.full((len(examples), output_width(HEADS)), np.nan, dtype=np.float32)
+    result[read] = logits
+    record["rows"] = len(read)
+    return result, record
 
 
 def window_options(config: TrainConfig) -> WindowOptions:
@@ -498,7 +510,8 @@ def describe_teacher(record: dict | None, config: TrainConfig) -> str:
         return "none (trained on the gold labels alone)"
     return (
         f"`{record['teacher']}` ({record['base_model']}, fingerprint `{record['fingerprint']}`), weight "
-        f"{config.distill_weight}, temperature {config.distill_temperature}, over {record['windows']} windows"
+        f"{config.distill_weight}, temperature {config.distill_temperature}, over {record['windows']} distinct windows"
+        + ("" if config.distill_public else " of the train files (public corpora: gold labels only)")
     )
 
 

@@ -29,6 +29,15 @@ def test_the_loss_is_zero_when_the_student_matches_the_teacher_and_grows_apart()
     assert 0 < near.item() < far.item()
 
 
+def test_rows_the_teacher_did_not_read_are_left_out_of_the_loss():
+    teacher, student = torch.randn(6, output_width()), torch.randn(6, output_width())
+    partial = teacher.clone()
+    partial[3:] = float("nan")
+    expected = distillation_loss(student[:3], teacher[:3], temperature=2.0)
+    assert distillation_loss(student, partial, temperature=2.0).item() == pytest.approx(expected.item())
+    assert distillation_loss(student, torch.full_like(teacher, float("nan")), temperature=2.0).item() == 0.0
+
+
 def test_soft_labels_are_computed_once_per_window_and_teacher(tiny_model, tiny_corpus, tmp_path):
     examples = examples_from_articles(load_articles(tiny_corpus), Catalog.load(), "tiny", WindowOptions(200))
     doubled = examples + examples  # a run's passes repeat windows: each is read once
@@ -97,3 +106,35 @@ def test_a_student_taught_by_the_teacher_alone_answers_as_the_teacher(tiny_model
 def test_unlabelled_rows_need_a_teacher(tiny_base_model, tiny_corpus, tmp_path):
     with pytest.raises(ValueError, match="needs a teacher"):
         tiny_train_config(tiny_base_model, tiny_corpus, tmp_path, "x", unlabelled_per_corpus=10)
+    with pytest.raises(ValueError, match="needs a teacher that reads the public windows"):
+        tiny_train_config(
+            tiny_base_model, tiny_corpus, tmp_path, "x", teacher="t", distill_public=False, unlabelled_per_corpus=10
+        )
+
+
+def test_unlabelled_public_rows_join_the_run_and_the_teacher_reads_only_what_it_is_asked(
+    tiny_model, tiny_base_model, tiny_corpus, tmp_path
+):
+    from tests.training.test_public import write_upstream
+    from training import public
+
+    public.fetch(tmp_path / "data", write_upstream(tmp_path / "mirror"))
+    settings = dict(
+        public_corpora=["newsmtsc"], data_dir=str(tmp_path / "data"), max_examples_per_corpus=1, epochs=2, teacher=str(tiny_model)
+    )
+    student = train(
+        tiny_train_config(
+            tiny_base_model, tiny_corpus, tmp_path / "models", "with-unlabelled", unlabelled_per_corpus=5, **settings
+        )
+    )
+    data = json.loads((student / "data.json").read_text())
+    assert data["public_corpora"]["newsmtsc"]["rows_used"] == 2
+    assert data["public_corpora"]["newsmtsc"]["unlabelled_examples"] == 1, "the one row the run did not train on"
+
+    bundled_only = train(
+        tiny_train_config(tiny_base_model, tiny_corpus, tmp_path / "models", "bundled-only", distill_public=False, **settings)
+    )
+    record = json.loads((bundled_only / "data.json").read_text())["teacher"]
+    examples = examples_from_articles(load_articles(tiny_corpus), Catalog.load(), "tiny", WindowOptions(200))
+    assert record["windows"] == len({(e.target, e.window_text) for e in examples}), "no public window was read"
+    assert "gold labels only" in (bundled_only / "README.md").read_text()

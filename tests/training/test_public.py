@@ -97,6 +97,16 @@ def test_newsmtsc_gives_sentiment_toward_the_marked_mention(tmp_path):
     assert items[1].document.pairs[0].spans == [(23, 25)] and items[1].gold == {0: {"sentiment": "negative"}}
 
 
+def test_unlabelled_rows_come_after_the_trained_ones_without_labels(tmp_path):
+    public.fetch(tmp_path / "data", write_upstream(tmp_path / "mirror"))
+    data = tmp_path / "data"
+    trained, info = public.training_examples("newsmtsc", data, window_chars=300, max_examples_per_corpus=1)
+    unlabelled = public.unlabelled_examples("newsmtsc", data, window_chars=300, count=5, after=info["rows_used"])
+    assert [e.target for e in trained] == ["the minister"]
+    assert [e.target for e in unlabelled] == ["He", "Ms Diaz"], "the rows after the trained one, as many as there are"
+    assert all(e.labels == [IGNORE_INDEX] * 3 for e in unlabelled)
+
+
 def test_newsmtsc_rows_with_bad_offsets_are_refused(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({**NEWSMTSC_ROWS[0], "to": 400}) + "\n")
