@@ -80,10 +80,18 @@ def save_cache(path: Path, cache: dict[str, np.ndarray]) -> None:
 
 
 def teacher_logits(
-    teacher: Path | str, examples: list[Example], cache_dir: Path | str, batch_size: int = 64
+    teacher: Path | str,
+    examples: list[Example],
+    cache_dir: Path | str,
+    batch_size: int = 64,
+    compute: bool = True,
+    poll_seconds: float = 5.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The teacher's raw logits for each example (rows in example order), computing only the windows
-    the cache lacks, and a record of what was done for the model card."""
+    the cache lacks, and a record of what was done for the model card.
+
+    `compute=False` waits instead until another process (rank 0 of a distributed run) has written the
+    missing windows to the cache, so that the teacher reads each window once."""
     teacher = Path(teacher)
     check_teacher(teacher)
     fingerprint = teacher_fingerprint(teacher)
@@ -95,6 +103,10 @@ def teacher_logits(
         if key not in cache:
             missing.setdefault(key, (example.target, example.window_text))
     started = time.time()
+    while missing and not compute:
+        time.sleep(poll_seconds)
+        cache = load_cache(path)
+        missing = {key: value for key, value in missing.items() if key not in cache}
     if missing:
         logger.info("teacher %s reads %d windows (%d cached)", teacher, len(missing), len(set(keys)) - len(missing))
         classifier = Classifier(teacher, backend="torch", batch_size=batch_size)

@@ -303,10 +303,12 @@ def collect_run_data(config: TrainConfig) -> Run:
 
 def soft_labels(config: TrainConfig, examples: list[Example]) -> tuple[np.ndarray, dict[str, Any]]:
     """The teacher's logits for each example; rows the teacher does not read (public windows without
-    `distill_public`) are NaN, which the distillation loss skips."""
+    `distill_public`) are NaN, which the distillation loss skips. Under several processes rank 0 reads
+    the teacher and the others wait for its cache."""
     public_names = set(PUBLIC_CORPORA)
     read = [i for i, example in enumerate(examples) if config.distill_public or example.source not in public_names]
-    logits, record = teacher_logits(config.teacher, [examples[i] for i in read], Path(config.data_dir) / "teacher-cache")
+    cache = Path(config.data_dir) / "teacher-cache"
+    logits, record = teacher_logits(config.teacher, [examples[i] for i in read], cache, compute=process_group()[0] == 0)
     result = np.full((len(examples), output_width(HEADS)), np.nan, dtype=np.float32)
     result[read] = logits
     record["rows"] = len(read)

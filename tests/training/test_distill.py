@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,24 @@ def test_soft_labels_are_computed_once_per_window_and_teacher(tiny_model, tiny_c
     again, record = teacher_logits(tiny_model, examples, tmp_path / "cache")
     assert record["computed"] == 0, "the cache answers a second run"
     np.testing.assert_array_equal(again, logits[: len(examples)])
+
+
+def test_other_ranks_wait_for_the_cache_instead_of_reading_the_teacher(tiny_model, tiny_corpus, tmp_path):
+    examples = examples_from_articles(load_articles(tiny_corpus), Catalog.load(), "tiny", WindowOptions(200))
+    result = {}
+
+    def other_rank() -> None:
+        result["logits"], result["record"] = teacher_logits(tiny_model, examples, tmp_path, compute=False, poll_seconds=0.05)
+
+    waiting = threading.Thread(target=other_rank)
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive(), "it waits while the cache lacks its windows"
+    logits, _ = teacher_logits(tiny_model, examples, tmp_path)
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert result["record"]["computed"] == 0
+    np.testing.assert_array_equal(result["logits"], logits)
 
 
 def test_a_changed_teacher_gets_its_own_cache(tiny_model, tmp_path):
