@@ -14,7 +14,6 @@ student's input. Its logits are computed once per (teacher, window) and kept in
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -93,7 +92,7 @@ def teacher_logits(
     `compute=False` waits instead until another process (rank 0 of a distributed run) has written the
     missing windows to the cache, so that the teacher reads each window once."""
     teacher = Path(teacher)
-    check_teacher(teacher)
+    meta = check_teacher(teacher)
     fingerprint = teacher_fingerprint(teacher)
     path = Path(cache_dir) / f"{fingerprint}.npz"
     cache = load_cache(path)
@@ -116,7 +115,7 @@ def teacher_logits(
     record = {
         "teacher": str(teacher),
         "fingerprint": fingerprint,
-        "base_model": json.loads((teacher / META_FILE).read_text(encoding="utf-8")).get("base_model", ""),
+        "base_model": meta.base_model,
         "windows": len(set(keys)),
         "computed": len(missing),
         "seconds": round(time.time() - started, 1),
