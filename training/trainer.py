@@ -536,6 +536,7 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
                     f"- {'bundled dev' if split == 'dev' else split} {task}: macro-F1 {block['macro_f1']:.3f} (95% CI {low:.3f}-{high:.3f}), accuracy {block['accuracy']:.3f}, {result['data']['pairs']} pairs"
                 )
     card = MODEL_CARD_TEMPLATE.read_text(encoding="utf-8")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
     filled = string.Template(card).substitute(
         name=meta.name,
         base_model=meta.base_model,
@@ -543,6 +544,7 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
         training_seconds=f"{data['training_seconds']:.0f}",
         device=data["device"],
         bf16=data["bf16"],
+        pair_template=tokenizer.decode(tokenizer("target", "window")["input_ids"]),
         max_length=meta.max_length,
         window_chars=meta.window_chars,
         epochs=config.epochs,

@@ -29,7 +29,9 @@ def test_the_model_folder_holds_everything_needed_to_predict(tiny_model):
     assert all(len(info["sha256"]) == 64 for info in data["files"].values())
     assert (tiny_model.parent / "current").resolve() == tiny_model.resolve()
     assert not list(tiny_model.parent.glob(".tmp-*")), "the temporary folder was renamed into place"
-    assert "dev stance: macro-F1" in (tiny_model / "README.md").read_text()
+    card = (tiny_model / "README.md").read_text()
+    assert "dev stance: macro-F1" in card
+    assert "Input: `[CLS] target [SEP] window [SEP]`" in card, "the card shows the input as this tokenizer builds it"
 
 
 def test_the_reloaded_model_learned_the_training_articles(tiny_model, tiny_corpus):
