@@ -14,12 +14,13 @@ REVIEWS_DIR ?= data/reviews
 RUN ?=
 NPROC ?= 1
 TEACHER ?=
+REAL_TEXTS ?= data/real-dev/texts.jsonl
 export STANCELINE_DATA_MIRROR ?=
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install data corpus reviews teacher train eval eval-public eval-reviews export serve bench soak test lint format
+.PHONY: help install data corpus reviews teacher train eval eval-public eval-real eval-reviews export serve bench soak test lint format
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,6 +66,16 @@ eval-public: install ## score the current model on the dev portion of every publ
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data newsmtsc:dev --output $(EVAL_DIR)/newsmtsc-dev
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data un-quadclass:dev --output $(EVAL_DIR)/un-quadclass-dev
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data plover:dev --output $(EVAL_DIR)/plover-dev
+
+eval-real: install ## score the current model on the real-news dev set (rebuilt from REAL_TEXTS, the pages' texts) -> EVAL_DIR/real-dev
+	@if [ -f $(REAL_TEXTS) ]; then $(STANCELINE) data real-dev --texts $(REAL_TEXTS); fi
+	@if [ -f data/real-dev/dev.jsonl ]; then \
+	  $(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data data/real-dev/dev.jsonl --output $(EVAL_DIR)/real-dev; \
+	else \
+	  echo "make eval-real: the real-news dev set is not here. Its article texts are third-party and never committed:"; \
+	  echo "  put {\"url\", \"text\"} lines for the pages in datasets/real-dev/annotations.jsonl into $(REAL_TEXTS)"; \
+	  echo "  (datasets/real-dev/README.md says how to gather them), then run make eval-real again."; \
+	fi
 
 eval-reviews: install ## score the current model on the reviewers' held-out documents (reviews:test) -> EVAL_DIR/reviews-test
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data reviews:test --output $(EVAL_DIR)/reviews-test

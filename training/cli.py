@@ -30,6 +30,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.corpus == "real-dev":
+        from training import realdev
+
+        if args.texts is None:
+            raise ValueError(
+                "stanceline data real-dev needs --texts FILE: JSONL lines {\"url\", \"text\"} holding the pages "
+                f"listed in {realdev.ANNOTATIONS} (see datasets/real-dev/README.md)"
+            )
+        output = Path(args.data_dir) / "real-dev" / "dev.jsonl"
+        summary = realdev.rebuild(args.texts, output, allow_missing=args.allow_missing)
+        print(f"{output}: {summary['articles']} articles, {summary['pairs']} pairs ({summary['missing']} without a text)")
+        return 0
     from training.public import fetch
 
     for name, info in fetch(args.data_dir, args.mirror).items():
@@ -245,7 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+")
     validate.set_defaults(run=cmd_validate)
 
-    data = commands.add_parser("data", help="bring public corpora into data/ (from upstream or a mirror)")
+    data = commands.add_parser(
+        "data", help="bring public corpora into data/ (from upstream or a mirror), or rebuild the real-news dev set"
+    )
+    data.add_argument(
+        "corpus", nargs="?", choices=("public", "real-dev"), default="public", help="what to bring (default: public)"
+    )
+    data.add_argument("--texts", type=Path, default=None, help="real-dev: JSONL of {url, text} for the annotated pages")
+    data.add_argument(
+        "--allow-missing", action="store_true", help="real-dev: leave out articles whose text is not in --texts"
+    )
     data.add_argument("--data-dir", default="data")
     data.add_argument("--mirror", default=None, help="offline mirror folder (default: $STANCELINE_DATA_MIRROR)")
     data.set_defaults(run=cmd_data)

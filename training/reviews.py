@@ -9,14 +9,13 @@ to: a held-out article never moves into a later model's training data.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from training.data import validate_lines
+from training.files import write_lines_atomically
 
 SPLITS = ("train", "dev", "test")
 DEFAULT_SHARES = {"train": 0.7, "dev": 0.15, "test": 0.15}
@@ -87,17 +86,6 @@ def reviewed_articles(store: ReviewSource, shares: dict[str, float] = DEFAULT_SH
     return articles, superseded
 
 
-def _write_atomically(path: Path, lines: list[str]) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.writelines(lines)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def export_reviews(store: ReviewSource, output: Path | str, shares: dict[str, float] = DEFAULT_SHARES) -> dict[str, Any]:
     """Write train.jsonl, dev.jsonl and test.jsonl into `output` (each replaced whole, never half-written)."""
     output = Path(output)
@@ -109,7 +97,7 @@ def export_reviews(store: ReviewSource, output: Path | str, shares: dict[str, fl
         _, problems = validate_lines(lines, f"{split}.jsonl")
         if problems:  # the store checks offsets on the way in, so this is a bug, not bad input
             raise ValueError(f"exported {split} split does not validate: {problems[0]}")
-        _write_atomically(output / f"{split}.jsonl", lines)
+        write_lines_atomically(output / f"{split}.jsonl", lines)
         summary[split] = {"articles": len(records), "pairs": sum(len(r["annotations"]) for r in records)}
     return summary
 
