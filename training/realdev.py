@@ -29,6 +29,7 @@ from training.files import write_lines_atomically
 from training.labels import SENTIMENT_LABELS, STANCE_LABELS
 
 ANNOTATIONS = Path("datasets/real-dev/annotations.jsonl")
+FIRST_ANNOTATION = Path("datasets/real-dev/first-annotation.jsonl")
 SECOND_ANNOTATION = Path("datasets/real-dev/second-annotation.jsonl")
 DEFAULT_TEXTS = Path("data/real-dev/texts.jsonl")
 DEFAULT_OUTPUT = Path("data/real-dev/dev.jsonl")
@@ -139,7 +140,9 @@ def article_from_record(record: dict[str, Any], text: str) -> tuple[dict[str, An
     for annotation in record["annotations"]:
         for (start, end), quote in zip(annotation["evidence"], annotation["quotes"], strict=True):
             if text[start:end] != quote:
-                problems.append(f"{where}: {annotation['party']}/{annotation['issue']}: evidence [{start}, {end}] is not its quote")
+                problems.append(
+                    f"{where}: {annotation['party']}/{annotation['issue']}: evidence [{start}, {end}] is not its quote"
+                )
         annotations.append({key: value for key, value in annotation.items() if key != "quotes"})
     article = {
         "id": record["id"],
@@ -254,17 +257,21 @@ def author(folders: list[Path], annotations_out: Path, texts_out: Path, heldout:
     return {"articles": len(records), "pairs": sum(len(r["annotations"]) for r in records)}
 
 
+def label_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One `{id, party, issue, stance, sentiment}` row per pair of the stand-off records."""
+    return [
+        {"id": record["id"], **{key: annotation[key] for key in ("party", "issue", "stance", "sentiment")}}
+        for record in records
+        for annotation in record["annotations"]
+    ]
+
+
 def agreement(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> dict[str, Any]:
-    """Cohen's kappa and raw agreement of two annotations of the same pairs, per task."""
+    """Cohen's kappa and raw agreement of two label sets (`label_rows`) over the pairs they share, per task."""
     from sklearn.metrics import cohen_kappa_score
 
-    blind = {(row["id"], row["party"], row["issue"]): row for row in second}
-    paired = [
-        (annotation, blind[(record["id"], annotation["party"], annotation["issue"])])
-        for record in first
-        for annotation in record["annotations"]
-        if (record["id"], annotation["party"], annotation["issue"]) in blind
-    ]
+    other = {(row["id"], row["party"], row["issue"]): row for row in second}
+    paired = [(row, other[key]) for row in first if (key := (row["id"], row["party"], row["issue"])) in other]
     result: dict[str, Any] = {"pairs": len(paired)}
     for task, labels in (("stance", STANCE_LABELS), ("sentiment", SENTIMENT_LABELS)):
         gold = [a[task] for a, _ in paired]
@@ -284,14 +291,21 @@ def main(argv: list[str] | None = None) -> int:
     write.add_argument("folders", nargs="+", type=Path)
     write.add_argument("--output", type=Path, default=ANNOTATIONS)
     write.add_argument("--texts", type=Path, default=DEFAULT_TEXTS)
-    kappa = commands.add_parser("agreement", help="Cohen's kappa of the blind second annotation")
-    kappa.add_argument("--first", type=Path, default=ANNOTATIONS)
-    kappa.add_argument("--second", type=Path, default=SECOND_ANNOTATION)
+    commands.add_parser(
+        "agreement", help="Cohen's kappa: first against blind second annotation, and each against the adjudicated labels"
+    )
     args = parser.parse_args(argv)
     if args.command == "author":
         print(author(args.folders, args.output, args.texts, HeldoutLists.from_folder(HeldoutLists.default_folder())))
     else:
-        print(json.dumps(agreement(read_jsonl(args.first), read_jsonl(args.second)), indent=2))
+        first, second = read_jsonl(FIRST_ANNOTATION), read_jsonl(SECOND_ANNOTATION)
+        adjudicated = label_rows(read_jsonl(ANNOTATIONS))
+        report = {
+            "first_vs_blind_second": agreement(first, second),
+            "adjudicated_vs_first": agreement(adjudicated, first),
+            "adjudicated_vs_second": agreement(adjudicated, second),
+        }
+        print(json.dumps(report, indent=2))
     return 0
 
 

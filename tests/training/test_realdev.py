@@ -101,7 +101,9 @@ def test_a_missing_text_is_an_error_unless_allowed(tmp_path: Path) -> None:
 
 def test_authoring_refuses_a_quote_that_is_not_in_the_text() -> None:
     with pytest.raises(realdev.RealDevError, match="quote not found"):
-        realdev.record_from_files(TEXT, {**make_record(), "annotations": [{**make_record()["annotations"][0], "quotes": ["Cyrenia"]}]})
+        realdev.record_from_files(
+            TEXT, {**make_record(), "annotations": [{**make_record()["annotations"][0], "quotes": ["Cyrenia"]}]}
+        )
 
 
 def test_held_out_pages_and_their_syndicated_copies_are_refused() -> None:
@@ -146,3 +148,23 @@ def test_no_committed_page_is_held_out() -> None:
     for record in RECORDS:
         quotes = " ".join(q for a in record["annotations"] for q in a["quotes"])
         assert lists.reason_to_refuse(record["url"], quotes) is None, record["id"]
+
+
+def test_agreement_is_cohens_kappa_over_shared_pairs() -> None:
+    rows = [
+        {"id": "a", "party": p, "issue": "x", "stance": s, "sentiment": "neutral"}
+        for p, s in [("P", "pressure"), ("Q", "cooperative"), ("R", "neutral"), ("S", "pressure")]
+    ]
+    flipped = [dict(rows[0], stance="neutral"), *rows[1:], dict(rows[0], party="unshared")]
+    assert realdev.agreement(rows, rows)["stance"]["kappa"] == 1.0
+    result = realdev.agreement(rows, flipped)
+    assert result["pairs"] == 4 and result["stance"]["agreement"] == 0.75
+    assert result["stance"]["disagreements"] == {"pressure->neutral": 1} and result["stance"]["kappa"] < 1
+
+
+def test_the_committed_set_was_annotated_twice_with_substantial_agreement() -> None:
+    first = realdev.read_jsonl(ROOT / realdev.FIRST_ANNOTATION)
+    second = realdev.read_jsonl(ROOT / realdev.SECOND_ANNOTATION)
+    result = realdev.agreement(first, second)
+    assert result["pairs"] == len(realdev.label_rows(RECORDS)) == len(first) == len(second)
+    assert result["stance"]["kappa"] >= 0.80
