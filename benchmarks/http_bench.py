@@ -185,7 +185,7 @@ def start_server(kind: str, model: str, port: int) -> subprocess.Popen:
     if kind == "anchor":
         command = [sys.executable, "-m", "uvicorn", "--factory", ANCHOR_APP, "--port", str(port), "--log-level", "warning"]
     else:
-        command = [sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--model", model, "--backend", kind]
+        command = [sys.executable, "-m", "stanceline.cli", "serve", "--port", str(port), "--model", model, "--backend", kind]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 180
     while time.time() < deadline:

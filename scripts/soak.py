@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "STANCELINE_ACCESS_LOG": "false", "TOKENIZERS_PARALLELISM": "false", "STANCELINE_API_KEYS": API_KEY}
-    command = [sys.executable, "-m", "training.cli", "serve", "--model", model, "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "stanceline.cli", "serve", "--model", model, "--host", "127.0.0.1", "--port", str(port)]
     # The server's log goes to a file, not a pipe nobody reads (a full pipe would stall the server).
     server_log = Path(scratch.name) / "server.log"
     log_handle = server_log.open("w", encoding="utf-8")

@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from serving.batching import BatchQueue
 from serving.errors import ServiceError, error_body, error_headers, install_error_handlers
 from serving.metrics import Metrics
+from serving.request_queue import BatchQueue
 from serving.routes import meta, predict, reviews, web
 from serving.settings import Settings
 from serving.store import LazyStore

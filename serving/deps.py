@@ -13,8 +13,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from serving.batching import BatchQueue
 from serving.errors import ServiceError
+from serving.request_queue import BatchQueue
 from serving.settings import Settings
 from serving.store import LazyStore
 from training.predictor import Predictor

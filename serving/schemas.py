@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from training.predictor import Document, PairRequest
 
 Offset = Annotated[StrictInt, Field(ge=0)]
-Span = tuple[Offset, Offset]
+SpanField = tuple[Offset, Offset]
+"""A `training.text.Span` as the API validates it: two offsets >= 0 (their order is checked later)."""
 MAX_NAME_CHARS = 100
 """Longest party, issue or alias accepted. The model reads "<party> on <issue>" before the window, so a
 longer target would leave it nothing of the text (and past the model's length the tokenizer fails);
@@ -68,7 +69,7 @@ class PairIn(BaseModel):
 
     party: Annotated[Name, Field(description="country, government, leader or organisation")]
     issue: Annotated[Name, Field(description="topic or other party; null: the party alone")] | None = None
-    spans: Annotated[list[Span], Field(max_length=MAX_SPANS_PER_PAIR)] | None = Field(
+    spans: Annotated[list[SpanField], Field(max_length=MAX_SPANS_PER_PAIR)] | None = Field(
         None, description="character offsets pinning the party's mentions"
     )
 
@@ -226,7 +227,7 @@ class ReviewIn(BaseModel):
     issue: Annotated[Name, Field(description="the issue or other party (required: the training format needs one)")]
     stance: StanceLabel
     sentiment: SentimentLabel
-    evidence: Annotated[list[Span], Field(min_length=1, max_length=MAX_SPANS_PER_PAIR)] = Field(
+    evidence: Annotated[list[SpanField], Field(min_length=1, max_length=MAX_SPANS_PER_PAIR)] = Field(
         description="character offsets (code points, end exclusive) of the sentences that show the answer"
     )
     reviewer: Annotated[StrictStr, Field(min_length=1, max_length=100, description="who made the correction")]

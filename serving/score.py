@@ -7,7 +7,7 @@ Ray actor pool (the predictor loaded once per actor) answers chunk by chunk and 
 answers as one Parquet file the moment it is done, renamed into place whole. A crash loses only the chunks
 in flight; a rerun with the same arguments skips every chunk whose file exists.
 
-Every line is parsed, validated and answered by the same code as `stanceline predict` (`serving.batch`),
+Every line is parsed, validated and answered by the same code as `stanceline predict` (`serving.predict_files`),
 so the `answer` column of a row equals that command's output line for the same input line.
 """
 
@@ -25,7 +25,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from serving.app import load_model
-from serving.batch import _answer_chunk, parse_line
+from serving.predict_files import _answer_chunk, parse_line
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from training.files import write_lines_atomically
 from training.labels import ROLES
 from training.labels import SENTIMENT_LABELS as SENTIMENTS
 from training.labels import STANCE_LABELS as STANCES
@@ -159,11 +160,8 @@ def build_files(corpus_dir: Path) -> dict[str, int]:
     counts = {}
     for path in paths:
         target = corpus_dir / path.name
-        temporary = target.with_suffix(".jsonl.tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            for article in read_authored(path):
-                handle.write(json.dumps(to_corpus_article(article), ensure_ascii=False) + "\n")
-        temporary.replace(target)
+        lines = [json.dumps(to_corpus_article(article), ensure_ascii=False) + "\n" for article in read_authored(path)]
+        write_lines_atomically(target, lines)
         counts[path.stem] = sum(1 for _ in target.open(encoding="utf-8"))
     return counts
 
@@ -181,12 +179,7 @@ def build(corpus_dir: Path) -> dict[str, int]:
     counts = {}
     for name, articles in splits.items():
         articles.sort(key=lambda record: record["id"])
-        target = corpus_dir / f"{name}.jsonl"
-        temporary = target.with_suffix(".jsonl.tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            for record in articles:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        temporary.replace(target)
+        write_lines_atomically(corpus_dir / f"{name}.jsonl", [json.dumps(r, ensure_ascii=False) + "\n" for r in articles])
         counts[name] = len(articles)
     return counts
 

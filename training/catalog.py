@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from training.text import Span
+
 SOURCE_CATALOG_DIR = Path(__file__).resolve().parent.parent / "datasets" / "catalog"
 PACKAGED_CATALOG_DIR = Path(__file__).resolve().parent / "catalog_data"
 """Where an installed wheel keeps the catalog (pyproject maps datasets/catalog there)."""
 DEFAULT_CATALOG_DIR = SOURCE_CATALOG_DIR if SOURCE_CATALOG_DIR.is_dir() else PACKAGED_CATALOG_DIR
-Span = tuple[int, int]
 PATTERN_CACHE_SIZE = 512
 """Compiled party patterns kept (least recently used dropped first): party names come from requests, so
 an unbounded cache grew with every new name a client sent."""

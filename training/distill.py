@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 
 from training.backends import Classifier
 from training.examples import Example
+from training.files import replaced_atomically
 from training.labels import HEADS, output_width, task_slices
 from training.modeling import META_FILE, ModelMeta
 
@@ -71,11 +71,8 @@ def load_cache(path: Path) -> dict[str, np.ndarray]:
 
 def save_cache(path: Path, cache: dict[str, np.ndarray]) -> None:
     """Write the whole cache to a temporary file and rename it, so a crash leaves the old cache whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("wb") as handle:
+    with replaced_atomically(path) as temporary, temporary.open("wb") as handle:
         np.savez(handle, keys=np.array(list(cache), dtype="U40"), logits=np.stack(list(cache.values())).astype(np.float32))
-    os.replace(temporary, path)
 
 
 def teacher_logits(

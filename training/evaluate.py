@@ -22,7 +22,7 @@ from training.calibration import calibration_bins, expected_calibration_error, w
 from training.items import OVERALL, EvalItem, items_from_articles
 from training.labels import TASKS
 from training.predictor import Predictor
-from training.windows import Span
+from training.text import Span
 
 
 def evidence_hit(evidence: list[dict], gold_spans: list[Span]) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 from training import public
 from training.backends import CHECK_FILE, FLOAT_FILE, INPUT_NAMES, INT8_FILE
 from training.evaluate import evaluate_articles
+from training.files import write_lines_atomically
 from training.items import items_from_articles
 from training.modeling import load_sequence_model
 from training.predictor import Predictor
@@ -119,9 +120,7 @@ def check_int8(folder: Path, dev_articles: list[dict], dev_file: str, data_dir: 
         "macro_f1": scores,
         "int8_keeps_accuracy": keeps,
     }
-    partial = folder / f".{CHECK_FILE}.part"
-    partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, folder / CHECK_FILE)
+    write_lines_atomically(folder / CHECK_FILE, [json.dumps(record, indent=2) + "\n"])
     return record
 
 

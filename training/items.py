@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from training.predictor import Document, PairRequest
-from training.windows import Span
+from training.text import Span
 
 OVERALL = -1
 """Target index of a gold label that belongs to the whole text rather than to a pair."""

@@ -18,7 +18,7 @@ import numpy as np
 from training.backends import Classifier
 from training.catalog import Catalog
 from training.labels import TASKS
-from training.text import split_sentences
+from training.text import Span, split_sentences
 from training.windows import (
     MAX_WINDOWS_IN_READING_ORDER,
     MAX_WINDOWS_PER_PAIR,
@@ -33,7 +33,6 @@ from training.windows import (
     windows_around,
 )
 
-Span = tuple[int, int]
 MAX_DETECTED_PAIRS = 12
 MAX_PAIR_WINDOWS_PER_DOCUMENT = 16
 """Most windows all the pairs of one document are read through together. Pairs share this budget

@@ -10,6 +10,9 @@ from __future__ import annotations
 import functools
 import re
 
+Span = tuple[int, int]
+"""Character offsets into a text, end exclusive: sentences, mentions, windows and evidence alike."""
+
 _ABBREVIATIONS = {
     "mr",
     "mrs",

@@ -18,9 +18,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from training.text import split_sentences
+from training.text import Span, split_sentences
 
-Span = tuple[int, int]
 MARK_OPEN, MARK_CLOSE = "[", "]"
 ISSUE_OPEN, ISSUE_CLOSE = "{", "}"
 _UNMARK = str.maketrans({MARK_OPEN: "(", MARK_CLOSE: ")", ISSUE_OPEN: "(", ISSUE_CLOSE: ")"})

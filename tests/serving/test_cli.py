@@ -2,7 +2,7 @@
 
 import json
 
-from training.cli import main
+from stanceline.cli import main
 
 TEXT = "Japan demanded that North Korea halt its missile launches. Russia offered to host talks on the missile issue."
 

@@ -18,13 +18,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from serving.batching import BatchQueue
 from serving.errors import ServiceError
 from serving.metrics import Metrics
+from serving.request_queue import BatchQueue
 from serving.server import uvicorn_config
 from serving.settings import Settings
+from stanceline.cli import main
 from tests.serving.conftest import settings_for, start_server
-from training.cli import main
 from training.predictor import Document, PairRequest, PredictionInputError, Predictor
 
 TEXT = "Japan demanded that North Korea halt its missile launches. Russia offered to host talks on the missile issue."
@@ -188,7 +188,7 @@ def test_3_a_failing_request_fails_alone_and_is_logged(predictor, caplog):
         await queue.stop()
         return results
 
-    with caplog.at_level(logging.ERROR, logger="serving.batching"):
+    with caplog.at_level(logging.ERROR, logger="serving.request_queue"):
         japan, guilty, kenya, chile = asyncio.run(scenario())
     assert isinstance(guilty, ServiceError) and guilty.status == 500 and "Truncation error" in guilty.message
     assert [answer[0]["results"][0]["party"] for answer in (japan, kenya, chile)] == ["Japan", "Kenya", "Chile"]

@@ -28,7 +28,7 @@ def free_port() -> int:
 def start_server(model: Path, database_url: str, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "STANCELINE_DATABASE_URL": database_url, "STANCELINE_THREADS": "1", "STANCELINE_ACCESS_LOG": "false"}
-    command = [sys.executable, "-m", "training.cli", "serve", "--model", str(model), "--port", str(port)]
+    command = [sys.executable, "-m", "stanceline.cli", "serve", "--model", str(model), "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.batch import predict_file
+from serving.predict_files import predict_file
 from serving.score import expand_inputs, plan_chunks
 
 ARTICLES = [
@@ -162,7 +162,7 @@ def test_a_score_run_killed_midway_resumes_without_redoing_written_chunks(ray_lo
     source = tmp_path / "feed.jsonl"
     source.write_text("\n".join(documents(240)) + "\n")
     output = tmp_path / "scored"
-    command = [sys.executable, "-m", "training.cli", "score", str(source), "--output", str(output)]
+    command = [sys.executable, "-m", "stanceline.cli", "score", str(source), "--output", str(output)]
     command += ["--model", str(tiny_model), "--backend", "torch", "--batch-size", "10", "--workers", "1"]
     log = tmp_path / "first-run.log"  # a file, not a pipe: Ray's progress lines would fill a pipe and stall the run
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True)

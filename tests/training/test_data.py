@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from training.cli import main
+from stanceline.cli import main
 from training.data import InvalidCorpusError, load_articles, validate_lines
 
 GOOD = {

@@ -28,7 +28,7 @@ def write_toml(config: TrainConfig, path: Path) -> Path:
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun is not installed beside this Python")
 def test_two_processes_train_one_model_folder_written_by_rank_zero(tiny_base_model, tiny_corpus, tmp_path):
     config = tiny_train_config(tiny_base_model, tiny_corpus, tmp_path / "models", "ddp", epochs=30)
-    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "training.cli", "train"]
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "stanceline.cli", "train"]
     command += ["--config", str(write_toml(config, tmp_path / "tiny.toml"))]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, cwd=Path(__file__).parents[2])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.cli import main
+from stanceline.cli import main
 from training.config import TrainConfig
 from training.data import InvalidCorpusError, load_articles
 from training.evaluate import evaluate_articles

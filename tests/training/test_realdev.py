@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from stanceline.cli import main as cli_main
 from training import realdev
-from training.cli import main as cli_main
 from training.labels import ROLES, SENTIMENT_LABELS, STANCE_LABELS
 
 ROOT = Path(__file__).resolve().parents[2]

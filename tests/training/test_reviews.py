@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from serving.store import Store
+from stanceline.cli import main
 from tests.conftest import tiny_train_config
 from tests.fixtures.tiny_articles import TINY_ARTICLES
 from training.authoring import to_corpus_article
-from training.cli import main
 from training.config import TrainConfig
 from training.data import validate_file
 from training.reviews import assign_splits, export_reviews

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 from serving.app import load_model
 from serving.errors import describe_validation
 from serving.schemas import BatchDocument
+from training.files import write_lines_atomically
 from training.predictor import PredictionInputError, Predictor
 
 logger = logging.getLogger(__name__)
@@ -84,8 +84,6 @@ def predict_file(
     # Lines end at "\n" only: str.splitlines would also cut at U+2028 and other separators that JSON
     # strings may hold raw.
     lines = input_path.read_text(encoding="utf-8").split("\n")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_path.with_name(f".{output_path.name}.part")
     counts = {"ok": 0, "errors": 0}
     slots: list[dict[str, Any] | None] = []
     pending: list[tuple[int, BatchDocument]] = []
@@ -108,11 +106,9 @@ def predict_file(
             if len(pending) >= batch_documents:
                 flush()
     flush()
-    with temporary.open("w", encoding="utf-8") as handle:
-        for answer in slots:
-            counts["errors" if "error" in answer else "ok"] += 1
-            handle.write(json.dumps(answer, ensure_ascii=False) + "\n")
-    os.replace(temporary, output_path)
+    for answer in slots:
+        counts["errors" if "error" in answer else "ok"] += 1
+    write_lines_atomically(output_path, [json.dumps(answer, ensure_ascii=False) + "\n" for answer in slots])
     seconds = max(time.perf_counter() - started, 1e-9)
     return {
         **counts,

@@ -150,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from serving.batch import predict_file
+    from serving.predict_files import predict_file
 
     counts = predict_file(Path(args.input), Path(args.output), args.model, backend=args.backend, batch_documents=args.batch)
     print(
