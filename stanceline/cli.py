@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from training.corpora import MODULES
+
 DEFAULT_MODEL = "models/current"
 DEFAULT_TRAIN = "datasets/stanceline-wire/train.jsonl"
 DEFAULT_DEV = "datasets/stanceline-wire/dev.jsonl"
@@ -44,7 +46,14 @@ def cmd_data(args: argparse.Namespace) -> int:
         return 0
     from training.public import fetch
 
-    for name, info in fetch(args.data_dir, args.mirror).items():
+    if args.list:
+        from training.corpora import every_corpus
+
+        for item in every_corpus():
+            default = "default recipe" if item.in_default_recipe else "opt-in"
+            print(f"{item.name}: {item.description}; {default}; licence: {item.licence}")
+        return 0
+    for name, info in fetch(args.data_dir, args.mirror, None if args.corpus == "public" else [args.corpus]).items():
         print(f"{name}: {info}")
     return 0
 
@@ -261,10 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
         "data", help="bring public corpora into data/ (from upstream or a mirror), or rebuild the real-news dev set"
     )
     data.add_argument(
-        "corpus", nargs="?", choices=("public", "real-dev"), default="public", help="what to bring (default: public)"
+        "corpus",
+        nargs="?",
+        choices=("public", "real-dev", *MODULES),
+        default="public",
+        help="public: the default recipe's corpora; a corpus name: that one (opt-in corpora too); real-dev: rebuild the real-news dev set",
     )
     data.add_argument("--texts", type=Path, default=None, help="real-dev: JSONL of {url, text} for the annotated pages")
     data.add_argument("--allow-missing", action="store_true", help="real-dev: leave out articles whose text is not in --texts")
+    data.add_argument("--list", action="store_true", help="list the public corpora, their licences and which are opt-in")
     data.add_argument("--data-dir", default="data")
     data.add_argument("--mirror", default=None, help="offline mirror folder (default: $STANCELINE_DATA_MIRROR)")
     data.set_defaults(run=cmd_data)

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-PUBLIC_CORPORA = ("newsmtsc", "un-quadclass", "plover")
+from training.corpora import MODULES
+
 Pooling = Literal["cls", "marker"]
 ClassWeighting = Literal["none", "balanced"]
 Bf16 = Literal["auto", "yes", "no"]
@@ -26,9 +27,9 @@ class TrainConfig:
         train_files: corpus-format JSONL files to train on (validated first; any problem stops the run).
             By default the bundled articles and the two contrast sets: minimal pairs that teach the act
             rather than its cue words, and role contrasts that teach who acts on whom.
-        public_corpora: public corpora to add (names from `PUBLIC_CORPORA`), read from `data_dir`;
-            "auto" takes every one that `make data` brought in (without them the run warns and trains
-            on the bundled files alone).
+        public_corpora: public corpora to add (names from `training.corpora.MODULES`), read from `data_dir`;
+            "auto" takes every default-recipe corpus that `make data` brought in (without them the run
+            warns and trains on the bundled files alone); opt-in corpora are named here.
         data_dir: where `make data` puts public corpora.
         output_dir: parent folder of model runs; each run gets its own subfolder and `current` points
             at the newest finished one.
@@ -171,11 +172,9 @@ class TrainConfig:
             )
         if isinstance(self.public_corpora, str) and self.public_corpora != "auto":
             raise ValueError('public_corpora must be a list of corpus names or "auto"')
-        unknown = (
-            [name for name in self.public_corpora if name not in PUBLIC_CORPORA] if isinstance(self.public_corpora, list) else []
-        )
+        unknown = [name for name in self.public_corpora if name not in MODULES] if isinstance(self.public_corpora, list) else []
         if unknown:
-            raise ValueError(f"unknown public corpora {unknown}; known: {', '.join(PUBLIC_CORPORA)}")
+            raise ValueError(f"unknown public corpora {unknown}; known: {', '.join(MODULES)}")
 
     @classmethod
     def from_file(cls, path: Path | str | None, overrides: list[str] | None = None) -> TrainConfig:

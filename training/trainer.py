@@ -31,7 +31,8 @@ from transformers import (
 from training import public
 from training.calibration import fit_temperatures
 from training.catalog import Catalog
-from training.config import PUBLIC_CORPORA, TrainConfig
+from training.config import TrainConfig
+from training.corpora import MODULES
 from training.data import count_pairs, file_sha256, load_articles
 from training.distill import distillation_loss, teacher_logits
 from training.evaluate import evaluate_articles, evaluate_items
@@ -97,7 +98,7 @@ def collect_examples(config: TrainConfig, catalog: Catalog) -> tuple[list[Exampl
             "pairs": count_pairs(articles),
             "examples": len(built),
         }
-    names = public.available(config.data_dir) if config.public_corpora == "auto" else config.public_corpora
+    names = public.auto_corpora(config.data_dir) if config.public_corpora == "auto" else config.public_corpora
     for name in names:
         built, info = public.training_examples(
             name, config.data_dir, config.window_chars, config.max_examples_per_corpus, config.epochs, config.issue_markers
@@ -305,7 +306,7 @@ def soft_labels(config: TrainConfig, examples: list[Example]) -> tuple[np.ndarra
     """The teacher's logits for each example; rows the teacher does not read (public windows without
     `distill_public`) are NaN, which the distillation loss skips. Under several processes rank 0 reads
     the teacher and the others wait for its cache."""
-    public_names = set(PUBLIC_CORPORA)
+    public_names = set(MODULES)
     read = [i for i, example in enumerate(examples) if config.distill_public or example.source not in public_names]
     cache = Path(config.data_dir) / "teacher-cache"
     logits, record = teacher_logits(config.teacher, [examples[i] for i in read], cache, compute=process_group()[0] == 0)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from training import public
+from training.corpora import conflibert_cameo, default_recipe, every_corpus, newsmtsc, plover, un_quadclass
 from training.items import OVERALL
 from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS
 from training.windows import ISSUE_CLOSE, ISSUE_OPEN, MARK_CLOSE, MARK_OPEN
@@ -111,14 +112,14 @@ def test_newsmtsc_rows_with_bad_offsets_are_refused(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({**NEWSMTSC_ROWS[0], "to": 400}) + "\n")
     with pytest.raises(ValueError, match="bad.jsonl:1"):
-        public.read_newsmtsc(path)
+        newsmtsc.read_newsmtsc(path)
 
 
 def test_quadclass_maps_codes_to_stance_and_drops_multilabel(tmp_path):
     path = write_upstream(tmp_path / "up") / "un-quadclass" / "en_annotations_quad_multiclass.tsv"
-    rows = public.read_quadclass(path)
+    rows = un_quadclass.read_quadclass(path)
     assert [stance for _, stance in rows] == ["cooperative", "cooperative", "pressure", "pressure", "neutral"]
-    examples = public.quadclass_examples(rows, window_chars=300)
+    examples = un_quadclass.quadclass_examples(rows, window_chars=300)
     assert all(e.target == "overall" and e.sentiment == IGNORE_INDEX for e in examples)
     assert [STANCE_LABELS[e.stance] for e in examples] == [stance for _, stance in rows]
 
@@ -143,7 +144,7 @@ MIRROR = os.environ.get(public.MIRROR_SETTING)
 @pytest.mark.skipif(not MIRROR or not Path(MIRROR).exists(), reason="set STANCELINE_DATA_MIRROR to the offline corpus mirror")
 def test_real_mirror_slice_converts(tmp_path):
     record = public.fetch(tmp_path / "data", MIRROR)
-    assert record["newsmtsc/train.jsonl"]["sha256"] == public.SOURCES[0].sha256
+    assert record["newsmtsc/train.jsonl"]["sha256"] == newsmtsc.CORPUS.sources[0].sha256
     examples, info = public.training_examples("newsmtsc", tmp_path / "data", 360, max_examples_per_corpus=300)
     assert len(examples) >= 300 and info["rows"] > 8000
     assert all(MARK_OPEN in e.window_text for e in examples)
@@ -151,7 +152,7 @@ def test_real_mirror_slice_converts(tmp_path):
     assert {STANCE_LABELS[e.stance] for e in un_examples} == set(STANCE_LABELS)
     assert len(public.eval_items("newsmtsc:dev", tmp_path / "data")) == 343
     assert record["plover/PLV_train.tsv"]["matches_pinned"] is True
-    plover_rows = public.read_plover(tmp_path / "data" / "plover" / "PLV_train.tsv")
+    plover_rows = plover.read_plover(tmp_path / "data" / "plover" / "PLV_train.tsv")
     assert len(plover_rows) == 1026 and all(row.source and row.target for row in plover_rows)  # 24 mark no target
     plover_dev = public.eval_items("plover:dev", tmp_path / "data")
     assert 100 < len(plover_dev) < 220 and all(item.roles[0] == "agent" for item in plover_dev)
@@ -171,7 +172,7 @@ def test_passes_take_fresh_rows_before_repeating_any():
 def test_plover_rows_keep_the_marked_actors_as_offsets_into_the_clean_sentence(tmp_path):
     path = tmp_path / "PLV_train.tsv"
     path.write_text(PLOVER_TSV)
-    rows = public.read_plover(path)
+    rows = plover.read_plover(path)
     assert len(rows) == 3  # the row without marks is dropped
     first, second, third = rows
     assert first.sentence == "The Andean bloc imposed tariffs on Ruritania over the dispute."
@@ -184,14 +185,14 @@ def test_plover_rows_keep_the_marked_actors_as_offsets_into_the_clean_sentence(t
 def test_plover_pairs_give_the_acted_upon_party_neutral_only_for_one_sided_events(tmp_path):
     path = tmp_path / "PLV_train.tsv"
     path.write_text(PLOVER_TSV)
-    sanction, talks, aid = (public.plover_pairs(row) for row in public.read_plover(path))
+    sanction, talks, aid = (plover.plover_pairs(row) for row in plover.read_plover(path))
     assert [(r.party, r.issue, stance, role) for r, stance, role in sanction] == [
         ("The Andean bloc", "Ruritania", "pressure", "agent"),
         ("Ruritania", "The Andean bloc", "neutral", "acted-upon"),
     ]
     assert [(stance, role) for _, stance, role in talks] == [("cooperative", "agent")]  # talks are mutual: no reverse pair
     assert [(stance, role) for _, stance, role in aid] == [("cooperative", "agent"), ("neutral", "acted-upon")]
-    examples = public.plover_examples(public.read_plover(path), window_chars=200)
+    examples = plover.plover_examples(plover.read_plover(path), window_chars=200)
     assert [STANCE_LABELS[e.stance] for e in examples] == ["pressure", "neutral", "cooperative", "cooperative", "neutral"]
     assert examples[1].target == "Ruritania on The Andean bloc"
     assert f"{MARK_OPEN}Ruritania{MARK_CLOSE}" in examples[1].window_text  # the asked party is the one marked
@@ -201,7 +202,7 @@ def test_plover_pairs_give_the_acted_upon_party_neutral_only_for_one_sided_event
 def test_plover_examples_with_issue_markers_brace_the_other_actor(tmp_path):
     path = tmp_path / "PLV_train.tsv"
     path.write_text(PLOVER_TSV)
-    agent, acted_upon = public.plover_examples(public.read_plover(path)[:1], window_chars=200, issue_markers=True)
+    agent, acted_upon = plover.plover_examples(plover.read_plover(path)[:1], window_chars=200, issue_markers=True)
     assert f"{MARK_OPEN}The Andean bloc{MARK_CLOSE}" in agent.window_text
     assert f"{ISSUE_OPEN}Ruritania{ISSUE_CLOSE}" in agent.window_text
     assert f"{MARK_OPEN}Ruritania{MARK_CLOSE}" in acted_upon.window_text
@@ -226,3 +227,33 @@ def test_plover_dev_items_mark_roles_and_never_overlap_training(tmp_path):
     assert items[0].roles == {0: "agent", 1: "acted-upon"}
     assert items[0].gold == {0: {"stance": "pressure"}, 1: {"stance": "neutral"}}
     assert items[0].document.pairs[0].spans == [(0, items[0].document.text.index(" threatened"))]
+
+
+def test_every_corpus_declares_its_files_licence_and_place_in_the_recipe() -> None:
+    for item in every_corpus():
+        assert item.sources and item.licence and item.description
+        assert all(source.url.startswith("https://") for source in item.sources)
+    assert default_recipe() == ["newsmtsc", "un-quadclass", "plover"]
+    with pytest.raises(ValueError, match="unknown public corpus 'nope'; known: newsmtsc"):
+        public.corpus("nope")
+
+
+def test_an_opt_in_corpus_is_fetched_only_when_named_and_never_trained_by_auto(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror" / "conflibert-cameo"
+    mirror.mkdir(parents=True)
+    lines = [f"Veldland and Ostria signed a {n}th accord on river shipping today.\t{n % 5}" for n in range(40)]
+    (mirror / "cameo_class_train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = tmp_path / "data"
+    public.fetch(data, tmp_path / "mirror", ["conflibert-cameo"])
+    assert public.available(data) == ["conflibert-cameo"] and public.auto_corpora(data) == []
+    train = public.training_examples("conflibert-cameo", data, window_chars=200)[0]
+    dev = public.eval_items("conflibert-cameo:dev", data)
+    assert len(train) + len(dev) == 40
+    assert {STANCE_LABELS[e.stance] for e in train} == {"neutral", "cooperative", "pressure"}
+
+
+def test_a_cameo_row_without_a_class_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cameo.tsv"
+    path.write_text("Veldland protested.\tseven\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="cameo.tsv:1: expected sentence<TAB>class"):
+        conflibert_cameo.read_cameo_classes(path)
