@@ -86,7 +86,8 @@ export: install ## write the int8 ONNX model into the current model folder
 	$(STANCELINE) export --model $(MODEL)
 
 serve: install ## train a model if there is none (public corpora first), then serve API and web page on localhost:8000
-	@test -e $(MODEL)/stanceline.json || { $(MAKE) data || echo "make serve: the public corpora could not be had (no internet? set STANCELINE_DATA_MIRROR to a mirror folder); this model is trained on the bundled corpus alone. For the full recipe: make data && make train"; $(MAKE) train; }
+	@test -e $(MODEL)/stanceline.json || { $(MAKE) data || echo "make serve: the public corpora could not be had (no internet? set STANCELINE_DATA_MIRROR to a mirror folder); this model is trained on the bundled corpus alone. For the full recipe: make data && make train"; $(MAKE) train; \
+	  echo "make serve: trained the fast profile (MiniLM, about 20 min on 2 cores). The accurate profile (MPNet): make train PROFILE=accurate, then make serve MODEL=models/<its run>"; }
 	$(STANCELINE) serve --model $(MODEL) --host 127.0.0.1 --port 8000
 
 bench: install ## benchmarks -> reports/bench/*.json and the README table

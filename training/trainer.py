@@ -451,6 +451,7 @@ def write_model_folder(run: Run, trainer: TwoHeadTrainer, tokenizer, work: Path,
         window_chars=config.window_chars,
         evidence_labels=list(EVIDENCE_LABELS),
         issue_markers=config.issue_markers,
+        profile=config.profile,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     meta.save(work)

@@ -40,6 +40,7 @@ async def model(predictor: PredictorDep) -> dict:
     return {
         "name": meta["name"],
         "version": meta["created"],
+        "profile": meta.get("profile") or "",
         "base_model": meta["base_model"],
         "backend": predictor.classifier.backend.name,
         "int8_check": info["backends"],
