@@ -41,7 +41,7 @@ def cmd_data(args: argparse.Namespace) -> int:
                 f"listed in {realdev.ANNOTATIONS} (see datasets/real-dev/README.md)"
             )
         output = Path(args.data_dir) / "real-dev" / "dev.jsonl"
-        summary = realdev.rebuild(args.texts, output, allow_missing=args.allow_missing)
+        summary = realdev.rebuild(args.texts, output, allow_missing=args.allow_missing, relocate=args.relocate)
         print(f"{output}: {summary['articles']} articles, {summary['pairs']} pairs ({summary['missing']} without a text)")
         return 0
     from training.public import fetch
@@ -278,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--texts", type=Path, default=None, help="real-dev: JSONL of {url, text} for the annotated pages")
     data.add_argument("--allow-missing", action="store_true", help="real-dev: leave out articles whose text is not in --texts")
+    data.add_argument(
+        "--relocate",
+        action="store_true",
+        help="real-dev: take a text whose hash differs when every evidence quote is in it (offsets found again)",
+    )
     data.add_argument("--list", action="store_true", help="list the public corpora, their licences and which are opt-in")
     data.add_argument("--data-dir", default="data")
     data.add_argument("--mirror", default=None, help="offline mirror folder (default: $STANCELINE_DATA_MIRROR)")

@@ -127,23 +127,34 @@ def read_texts(path: Path | str) -> dict[str, str]:
     return texts
 
 
-def article_from_record(record: dict[str, Any], text: str) -> tuple[dict[str, Any], list[str]]:
-    """The corpus-format article of one stand-off record, and what does not match in its text."""
+def article_from_record(record: dict[str, Any], text: str, relocate: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """The corpus-format article of one stand-off record, and what does not match in its text.
+
+    With `relocate`, a text whose hash differs (another copy of the page: other boilerplate, other
+    spacing) is still taken when every evidence quote occurs in it exactly; the offsets are then
+    found again from the quotes."""
     where = record.get("id", "?")
     problems = []
-    if text_sha256(text) != record["text_sha256"]:
+    same_copy = text_sha256(text) == record["text_sha256"]
+    if not same_copy and not relocate:
         problems.append(
-            f"{where}: the text given for {record['url']} does not match its SHA-256 (a different copy or a changed page)"
+            f"{where}: the text given for {record['url']} does not match its SHA-256 (a different copy or a changed "
+            "page; --relocate accepts it when every evidence quote is in it)"
         )
         return {}, problems
     annotations = []
     for annotation in record["annotations"]:
+        evidence = []
         for (start, end), quote in zip(annotation["evidence"], annotation["quotes"], strict=True):
+            if not same_copy:
+                found = text.find(quote)
+                start, end = (found, found + len(quote)) if found >= 0 else (start, end)
             if text[start:end] != quote:
                 problems.append(
                     f"{where}: {annotation['party']}/{annotation['issue']}: evidence [{start}, {end}] is not its quote"
                 )
-        annotations.append({key: value for key, value in annotation.items() if key != "quotes"})
+            evidence.append([start, end])
+        annotations.append({**{key: value for key, value in annotation.items() if key != "quotes"}, "evidence": evidence})
     article = {
         "id": record["id"],
         "title": record["title"],
@@ -162,6 +173,7 @@ def rebuild(
     output: Path | str = DEFAULT_OUTPUT,
     annotations_path: Path | str = ANNOTATIONS,
     allow_missing: bool = False,
+    relocate: bool = False,
 ) -> dict[str, int]:
     """Write the corpus-format real-dev set from stand-off records and a texts file.
 
@@ -178,7 +190,7 @@ def rebuild(
             if not allow_missing:
                 problems.append(f"{record['id']}: no text for {record['url']} in {texts_path}")
             continue
-        article, found = article_from_record(record, text)
+        article, found = article_from_record(record, text, relocate)
         problems += found
         if not found:
             articles.append(article)

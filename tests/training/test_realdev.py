@@ -168,3 +168,17 @@ def test_the_committed_set_was_annotated_twice_with_substantial_agreement() -> N
     result = realdev.agreement(first, second)
     assert result["pairs"] == len(realdev.label_rows(RECORDS)) == len(first) == len(second)
     assert result["stance"]["kappa"] >= 0.80
+
+
+def test_relocate_takes_another_copy_only_when_every_quote_is_in_it(tmp_path: Path) -> None:
+    record = make_record()
+    annotations = write_jsonl(tmp_path / "annotations.jsonl", [record])
+    copy = "Example Wire | Menu | Subscribe\n\n" + TEXT.replace("Monday", "Tuesday")
+    texts = write_jsonl(tmp_path / "texts.jsonl", [{"url": record["url"], "text": copy}])
+    realdev.rebuild(texts, tmp_path / "dev.jsonl", annotations, relocate=True)
+    [article] = realdev.read_jsonl(tmp_path / "dev.jsonl")
+    start, end = article["annotations"][1]["evidence"][0]
+    assert copy[start:end] == record["annotations"][1]["quotes"][0]
+    changed = write_jsonl(tmp_path / "changed.jsonl", [{"url": record["url"], "text": copy.replace("agreed", "refused")}])
+    with pytest.raises(realdev.RealDevError, match="Bostovia/border talks: evidence .* is not its quote"):
+        realdev.rebuild(changed, tmp_path / "dev2.jsonl", annotations, relocate=True)
