@@ -63,6 +63,7 @@ eval: install ## score the current model on the bundled test split and the held-
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/stanceline-wire/test.jsonl --output $(EVAL_DIR)/test
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/contrast/counterfactual-check.jsonl --output $(EVAL_DIR)/counterfactual-check
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/contrast/roles-check.jsonl --output $(EVAL_DIR)/roles-check
+	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data datasets/contrast/act-check.jsonl --output $(EVAL_DIR)/act-check
 
 eval-public: install ## score the current model on the dev portion of every public corpus (NewsMTSC, UN QuadClass, PLOVER)
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data newsmtsc:dev --output $(EVAL_DIR)/newsmtsc-dev
