@@ -44,8 +44,6 @@ def cmd_data(args: argparse.Namespace) -> int:
         summary = realdev.rebuild(args.texts, output, allow_missing=args.allow_missing, relocate=args.relocate)
         print(f"{output}: {summary['articles']} articles, {summary['pairs']} pairs ({summary['missing']} without a text)")
         return 0
-    from training.public import fetch
-
     if args.list:
         from training.corpora import every_corpus
 
@@ -53,6 +51,8 @@ def cmd_data(args: argparse.Namespace) -> int:
             default = "default recipe" if item.in_default_recipe else "opt-in"
             print(f"{item.name}: {item.description}; {default}; licence: {item.licence}")
         return 0
+    from training.public import fetch
+
     for name, info in fetch(args.data_dir, args.mirror, None if args.corpus == "public" else [args.corpus]).items():
         print(f"{name}: {info}")
     return 0
