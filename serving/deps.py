@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from serving.errors import ServiceError
 from serving.request_queue import BatchQueue
 from serving.settings import Settings
-from serving.store import LazyStore
+from serving.store import ANONYMOUS, LazyStore
 from training.predictor import Predictor
 
 
@@ -47,28 +47,32 @@ BEARER = HTTPBearer(auto_error=False, description="an API key from STANCELINE_AP
 """Declares the bearer scheme in the OpenAPI; the check itself is `require_api_key`."""
 
 
-def key_matches(token: str, keys: list[str]) -> bool:
-    """Constant-time comparison as bytes. Header values arrive decoded as latin-1, so `token` is encoded
-    back to the bytes the client sent; keys are compared as UTF-8. (`hmac.compare_digest` on str
-    raises TypeError for non-ASCII text, which was a 500.)"""
+def matching_key_name(token: str, named_keys: dict[str, str]) -> str | None:
+    """The name of the key equal to `token`, or None. Constant-time comparison as bytes, over every key.
+    Header values arrive decoded as latin-1, so `token` is encoded back to the bytes the client sent; keys
+    are compared as UTF-8. (`hmac.compare_digest` on str raises TypeError for non-ASCII text, which was a 500.)"""
     sent = token.encode("latin-1", errors="replace")
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(sent, key.encode("utf-8"))
-    return matched
+    found = None
+    for key, name in named_keys.items():
+        if hmac.compare_digest(sent, key.encode("utf-8")):
+            found = name
+    return found
 
 
 async def require_api_key(
     request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
     _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
-) -> None:
-    """When API keys are configured, the request must carry `Authorization: Bearer <key>`."""
+) -> str:
+    """When API keys are configured, the request must carry `Authorization: Bearer <key>`. Returns the
+    caller's name: the key's name, or `anonymous` when the server has no keys."""
     if not settings.api_keys:
-        return
+        return ANONYMOUS
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key_matches(token.strip(), settings.api_keys):
+    name = matching_key_name(token.strip(), settings.named_keys()) if scheme.lower() == "bearer" else None
+    if name is None:
         raise ServiceError("unauthorized", "missing or invalid API key: send Authorization: Bearer <key>")
+    return name
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -76,3 +80,5 @@ QueueDep = Annotated[BatchQueue, Depends(get_queue)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 StoreDep = Annotated[LazyStore, Depends(get_store)]
 AuthDep = Depends(require_api_key)
+CallerDep = Annotated[str, Depends(require_api_key)]
+"""The caller's name (its API key's name, or `anonymous`); FastAPI runs the check once per request."""

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from serving.store import StoreError
 from training.predictor import PredictionInputError
@@ -79,6 +80,16 @@ def describe_validation(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path. The framework's own Allow header names only
+    the first route that matched the path (POST of /v1/reviews, not its GET)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service(_: Request, error: ServiceError) -> JSONResponse:
@@ -105,16 +116,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(ServiceError("invalid_request", describe_validation(errors)))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        # Raised by the framework itself: unknown route, wrong method (its Allow header is kept), and
-        # a body FastAPI could not decode (not UTF-8, not JSON), which is the documented bad_json.
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # Raised by the framework itself: unknown route, wrong method, and a body FastAPI could not
+        # decode (not UTF-8, not JSON), which is the documented bad_json.
         code = {400: "bad_json", 404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "invalid_request")
         message = str(error.detail)
+        headers = dict(error.headers or {})
         if code == "bad_json":
             message = f"request body is not valid UTF-8 JSON ({message})"
         elif code == "method_not_allowed":
-            message = f"method not allowed; allowed: {(error.headers or {}).get('Allow', 'see /docs')}"
-        return JSONResponse(error_body(code, message), status_code=error.status_code, headers=dict(error.headers or {}))
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+            message = f"method not allowed; allowed: {headers['Allow'] or 'see /docs'}"
+        return JSONResponse(error_body(code, message), status_code=error.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

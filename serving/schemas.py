@@ -85,7 +85,12 @@ class PredictRequest(BaseModel):
                     "text": "Tokyo called for maximum pressure on Pyongyang, while Moscow urged talks.",
                     "pairs": [{"party": "Japan", "issue": "North Korea"}, {"party": "Russia", "issue": "North Korea"}],
                 }
-            ]
+            ],
+            # the rule of `_something_to_answer`, stated in the schema: not (pairs == [] and overall == false)
+            "not": {
+                "required": ["pairs", "overall"],
+                "properties": {"pairs": {"type": "array", "maxItems": 0}, "overall": {"const": False}},
+            },
         },
     )
 
@@ -126,7 +131,9 @@ class PredictRequest(BaseModel):
     def _spans_inside_text(self) -> PredictRequest:
         for index, pair in enumerate(self.pairs or []):
             for start, end in pair.spans or []:
-                if not 0 <= start < end <= len(self.text):
+                if start >= end:
+                    raise ValueError(f"pairs[{index}].spans: [{start}, {end}] is empty: a span's start must be below its end")
+                if end > len(self.text):
                     raise ValueError(f"pairs[{index}].spans: [{start}, {end}] is outside the text (length {len(self.text)})")
                 if not self.text[start:end].strip():
                     raise ValueError(f"pairs[{index}].spans: [{start}, {end}] covers only whitespace; pin a mention's words")
@@ -227,14 +234,20 @@ class ReviewIn(BaseModel):
     issue: Annotated[Name, Field(description="the issue or other party (required: the training format needs one)")]
     stance: StanceLabel
     sentiment: SentimentLabel
-    evidence: Annotated[list[SpanField], Field(min_length=1, max_length=MAX_SPANS_PER_PAIR)] = Field(
-        description="character offsets (code points, end exclusive) of the sentences that show the answer"
+    evidence: Annotated[list[SpanField], Field(min_length=1, max_length=MAX_SPANS_PER_PAIR)] | None = Field(
+        None,
+        description=(
+            "character offsets (code points, end exclusive) of the sentences that show the answer; "
+            "null: the windows the stored answer cited for this pair"
+        ),
     )
-    reviewer: Annotated[StrictStr, Field(min_length=1, max_length=100, description="who made the correction")]
+    reviewer: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="who made the correction; null: the API key's name, or `anonymous` when the server has no keys"
+    )
     note: Annotated[StrictStr, Field(max_length=2000)] = ""
 
     _not_blank = field_validator("party", "issue", "reviewer")(
-        classmethod(lambda cls, value, info: not_blank(value, info.field_name))
+        classmethod(lambda cls, value, info: value if value is None else not_blank(value, info.field_name))
     )
 
 
@@ -256,6 +269,9 @@ class ReviewOut(BaseModel):
     created_at: str = Field(description="UTC, ISO 8601")
     model: ModelRef | None = Field(description="the model of the newest stored answer on the document when reviewed")
     predicted: PredictedLabels | None = Field(description="what that answer said for this pair (null: not answered)")
+    evidence_source: Literal["request", "cited"] = Field(
+        description="`request` when the evidence was sent, `cited` when it was taken from the windows the stored answer cited"
+    )
 
 
 class ReviewPage(BaseModel):

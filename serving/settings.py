@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -83,7 +84,12 @@ class Settings(BaseSettings):
         False, description="keep every predicted document and its answer (a request's `store` overrides this)"
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="when set, requests need Authorization: Bearer <key>; a comma list or a JSON list"
+        default_factory=list,
+        description=(
+            "when set, requests need Authorization: Bearer <key>; a comma list or a JSON list. An entry "
+            "`name:key` names its key (the reviewer of reviews posted with it); a plain key is named "
+            "`key-` and the first 8 hex digits of its SHA-256"
+        ),
     )
     allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(
         None,
@@ -110,6 +116,16 @@ class Settings(BaseSettings):
                 f"({self.max_queued_windows}): such a request could never be admitted"
             )
         return self
+
+    def named_keys(self) -> dict[str, str]:
+        """Each API key and the name that stands for its caller (see `api_keys`)."""
+        named = {}
+        for entry in self.api_keys:
+            name, separator, key = entry.partition(":")
+            if not separator or not name.strip() or not key:
+                name, key = f"key-{hashlib.sha256(entry.encode('utf-8')).hexdigest()[:8]}", entry
+            named[key] = name.strip()
+        return named
 
     def cpu_threads(self) -> int:
         return self.threads or os.cpu_count() or 1

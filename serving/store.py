@@ -77,6 +77,8 @@ class ReviewRow(Base):
     sentiment: Mapped[str] = mapped_column(String(16))
     evidence: Mapped[list] = mapped_column(JSON)
     reviewer: Mapped[str] = mapped_column(String(100))
+    evidence_source: Mapped[str] = mapped_column(String(16), server_default="request")
+    """`request` when the evidence was sent, `cited` when taken from the stored answer (migration 0002)."""
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     model_name: Mapped[str | None] = mapped_column(String(200))
@@ -85,6 +87,10 @@ class ReviewRow(Base):
     predicted_sentiment: Mapped[str | None] = mapped_column(String(16))
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     """SHA-256 of everything the reviewer said: the same correction posted twice is stored once."""
+
+
+ANONYMOUS = "anonymous"
+"""The reviewer of a review posted without one to a server without API keys."""
 
 
 class StoreError(ValueError):
@@ -197,6 +203,7 @@ def review_dict(row: ReviewRow) -> dict[str, Any]:
         "sentiment": row.sentiment,
         "evidence": [list(span) for span in row.evidence],
         "reviewer": row.reviewer,
+        "evidence_source": row.evidence_source,
         "note": row.note,
         "created_at": isoformat(row.created_at),
         "model": model,
@@ -207,7 +214,11 @@ def review_dict(row: ReviewRow) -> dict[str, Any]:
 def check_evidence(evidence: list[list[int]], text: str) -> None:
     """Evidence offsets must cut words out of the stored text (code points, end exclusive)."""
     for index, (start, end) in enumerate(evidence):
-        if not 0 <= start < end <= len(text):
+        if start >= end:
+            raise StoreError(
+                "invalid_request", f"evidence[{index}]: [{start}, {end}] is empty: a span's start must be below its end"
+            )
+        if end > len(text):
             raise StoreError(
                 "invalid_request", f"evidence[{index}]: [{start}, {end}] is outside the document (length {len(text)})"
             )
@@ -270,30 +281,40 @@ class Store:
                 "received_at": isoformat(row.received_at),
             }
 
-    def add_review(self, review: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def add_review(self, review: dict[str, Any], reviewer: str = ANONYMOUS) -> tuple[dict[str, Any], bool]:
         """Store a correction; returns it and whether it is new (False: the identical one was stored before).
 
         The answer the newest stored prediction gave for the pair is kept beside it, so agreement between
-        the served model and reviewers can be followed over time."""
-        said = {key: review.get(key) for key in ("document_id", "party", "issue", "stance", "sentiment", "reviewer")}
-        said["evidence"] = [list(span) for span in review["evidence"]]
+        the served model and reviewers can be followed over time. A review without `evidence` takes the
+        windows that answer cited for the pair (an analyst flipping a label need not select text), and one
+        without `reviewer` is made by `reviewer` (the caller's API key name, or `anonymous`); the returned
+        review's `evidence_source` says which evidence was kept."""
+        said = {key: review.get(key) for key in ("document_id", "party", "issue", "stance", "sentiment")}
+        said["reviewer"] = review.get("reviewer") or reviewer
         said["note"] = review.get("note") or ""
         refuse_nul(**{key: said[key] for key in ("party", "issue", "reviewer", "note")})
         with Session(self.engine) as session, session.begin():
             document = session.get(DocumentRow, said["document_id"])
             if document is None:
                 raise StoreError("not_found", f"document {said['document_id']} is not stored: predict with store=true first")
+            prediction = session.scalar(
+                select(PredictionRow).where(PredictionRow.document_id == document.id).order_by(PredictionRow.id.desc()).limit(1)
+            )
+            model_answer = _pair_answer(prediction.answer, said["party"], said["issue"]) if prediction else None
+            if review.get("evidence"):
+                said["evidence"] = [list(span) for span in review["evidence"]]
+                evidence_source = "request"
+            else:
+                said["evidence"] = cited_evidence(model_answer, said["party"], said["issue"])
+                evidence_source = "cited"
             check_evidence(said["evidence"], document.text)
             key = fingerprint(said)
             existing = session.scalar(select(ReviewRow).where(ReviewRow.fingerprint == key))
             if existing is not None:
                 return review_dict(existing), False
-            prediction = session.scalar(
-                select(PredictionRow).where(PredictionRow.document_id == document.id).order_by(PredictionRow.id.desc()).limit(1)
-            )
-            model_answer = _pair_answer(prediction.answer, said["party"], said["issue"]) if prediction else None
             values = {
                 **said,
+                "evidence_source": evidence_source,
                 "created_at": utc_now(),
                 "model_name": prediction.model_name if prediction else None,
                 "model_version": prediction.model_version if prediction else None,
@@ -377,6 +398,18 @@ class Store:
                 document = session.get(DocumentRow, document_id)
                 if document is not None and document.split is None:
                     document.split = split
+
+
+def cited_evidence(answer: dict[str, Any] | None, party: str, issue: str) -> list[list[int]]:
+    """The spans a stored answer cited for a pair, heaviest first: the default evidence of a review."""
+    spans = [[item["start"], item["end"]] for item in (answer or {}).get("evidence", [])]
+    if not spans:
+        raise StoreError(
+            "invalid_request",
+            f"no evidence given, and no stored answer cites any for ({party!r}, {issue!r}): send `evidence` "
+            "(character offsets of the sentences that show your labels)",
+        )
+    return spans
 
 
 def _pair_answer(answer: dict[str, Any], party: str, issue: str) -> dict[str, Any] | None:

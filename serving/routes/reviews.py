@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from serving.deps import AuthDep, StoreDep
+from serving.deps import AuthDep, CallerDep, StoreDep
 from serving.errors import ServiceError
 from serving.schemas import DocumentOut, ReviewIn, ReviewOut, ReviewPage, SentimentLabel, StanceLabel, error_responses
 
@@ -24,11 +24,25 @@ router = APIRouter(
     summary="Correct one pair of a stored document (the identical correction twice is stored once: 200)",
     responses={200: {"model": ReviewOut, "description": "the identical correction was already stored"}, **error_responses(404)},
 )
-def add_review(review: ReviewIn, store: StoreDep, response: Response) -> dict:
-    stored, created = store.get().add_review(review.model_dump())
+def add_review(review: ReviewIn, store: StoreDep, caller: CallerDep, response: Response) -> dict:
+    stored, created = store.get().add_review(review.model_dump(), reviewer=caller)
     if not created:
         response.status_code = 200
     return stored
+
+
+ISO_DATE_TIME = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?)?$"
+"""An ISO 8601 date or date-time. Checked as text: a bare number (which pydantic would read as seconds
+since 1970) is refused rather than taken for a date."""
+
+
+def parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ServiceError("invalid_request", f"since: {value!r} is not a valid ISO 8601 date or date-time") from None
 
 
 @router.get("/reviews", response_model=ReviewPage, summary="A page of reviews, oldest first, with filters")
@@ -39,7 +53,15 @@ def list_reviews(
     stance: StanceLabel | None = None,
     sentiment: SentimentLabel | None = None,
     reviewer: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[datetime | None, Query(description="reviews made at or after this time (ISO 8601; no zone: UTC)")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=ISO_DATE_TIME,
+            json_schema_extra={"format": "date-time"},
+            description="reviews made at or after this time (ISO 8601, e.g. 2026-12-01T00:00:00Z; no zone: UTC)",
+        ),
+    ] = None,
     after: Annotated[int, Query(ge=0, le=2**62, description="the previous page's next_after")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict:
@@ -49,7 +71,7 @@ def list_reviews(
         stance=stance,
         sentiment=sentiment,
         reviewer=reviewer,
-        since=since,
+        since=parse_since(since),
         after=after,
         limit=limit + 1,
     )

@@ -155,3 +155,75 @@ def test_the_default_database_lives_under_data(tiny_model):
     from serving.settings import Settings
 
     assert Path(make_url(Settings().database_url).database).parent == Path("data")
+
+
+def test_a_label_flip_needs_no_evidence_and_no_reviewer(reviews_client):
+    """An analyst flipping a label sends only the pair and the labels: the review keeps the windows the
+    stored answer cited, and says so; the reviewer is `anonymous` on a server without keys."""
+    document_id, results = stored(reviews_client, ARTICLES[0])
+    pair = next(r for r in results if r["issue"])
+    body = {
+        "document_id": document_id,
+        "party": pair["party"],
+        "issue": pair["issue"],
+        "stance": "pressure",
+        "sentiment": "negative",
+    }
+    response = reviews_client.post("/v1/reviews", json=body)
+    assert response.status_code == 201, response.text
+    review = response.json()
+    assert review["evidence"] == [[e["start"], e["end"]] for e in pair["evidence"]]
+    assert review["evidence_source"] == "cited" and review["reviewer"] == "anonymous"
+    assert reviews_client.get("/v1/reviews").json()["reviews"] == [review]
+    given = reviews_client.post("/v1/reviews", json=russia_correction(document_id)).json()
+    assert given["evidence_source"] == "request" and given["evidence"] == [[59, 87]]
+
+
+def test_without_evidence_a_pair_the_answer_never_cited_is_refused_by_name(reviews_client):
+    document_id, _ = stored(reviews_client, ARTICLES[0])
+    body = {"document_id": document_id, "party": "Brazil", "issue": "trade", "stance": "neutral", "sentiment": "neutral"}
+    response = reviews_client.post("/v1/reviews", json=body)
+    assert response.status_code == 422
+    assert "no evidence given" in response.json()["error"]["message"] and "'Brazil'" in response.json()["error"]["message"]
+    assert reviews_client.get("/v1/reviews").json()["reviews"] == []
+
+
+def test_the_reviewer_defaults_to_the_api_keys_name(tiny_model, tmp_path):
+    keys = ["analyst-7:s3cret", "plainkey"]
+    settings = settings_for(tiny_model, database_url=f"sqlite:///{tmp_path / 'named.db'}", api_keys=keys)
+    with TestClient(create_app(settings)) as client:
+        names = []
+        for key in ("s3cret", "plainkey"):
+            headers = {"Authorization": f"Bearer {key}"}
+            answer = client.post("/v1/predict", json={"text": ARTICLES[0], "store": True}, headers=headers).json()
+            body = russia_correction(answer["document_id"], reviewer=None, stance=STANCES[len(names)])
+            names.append(client.post("/v1/reviews", json=body, headers=headers).json()["reviewer"])
+        refused = client.post("/v1/reviews", json=body, headers={"Authorization": "Bearer analyst-7:s3cret"})
+    assert names[0] == "analyst-7"
+    assert names[1].startswith("key-") and len(names[1]) == 12 and "plainkey" not in names[1]
+    assert refused.status_code == 401, "the name is not part of the key"
+
+
+@pytest.mark.parametrize("since", ["0.5", "1700000000", "yesterday", "2026-13-40"])
+def test_since_must_be_a_date(reviews_client, since):
+    response = reviews_client.get("/v1/reviews", params={"since": since})
+    assert response.status_code == 422 and "since" in response.json()["error"]["message"]
+
+
+def test_since_accepts_dates_and_date_times(reviews_client):
+    for since in ("2026-12-01", "2026-12-01T08:00:00Z", "2026-12-01 08:00+02:00"):
+        assert reviews_client.get("/v1/reviews", params={"since": since}).status_code == 200, since
+
+
+def test_an_empty_span_is_called_empty(reviews_client):
+    document_id, _ = stored(reviews_client, ARTICLES[0])
+    review = reviews_client.post("/v1/reviews", json=russia_correction(document_id, evidence=[[5, 5]]))
+    predict = reviews_client.post("/v1/predict", json={"text": ARTICLES[0], "pairs": [{"party": "Japan", "spans": [[0, 0]]}]})
+    for response in (review, predict):
+        assert response.status_code == 422 and "is empty" in response.json()["error"]["message"], response.text
+
+
+def test_a_wrong_method_lists_every_method_of_the_path(reviews_client):
+    response = reviews_client.request("DELETE", "/v1/reviews")
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    assert {"GET", "POST"} <= {method.strip() for method in response.headers["allow"].split(",")}

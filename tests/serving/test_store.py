@@ -46,7 +46,12 @@ def test_migrations_create_and_drop_the_schema_both_ways(database_url):
     try:
         assert current_revision(store.engine) is None
         migrate(store.engine)
-        assert current_revision(store.engine) == "0001"
+        assert current_revision(store.engine) == "0002"
+        migrate(store.engine, "0001", down=True)
+        assert current_revision(store.engine) == "0001" and "evidence_source" not in {
+            column["name"] for column in inspect(store.engine).get_columns("reviews")
+        }
+        migrate(store.engine)
         assert {"documents", "predictions", "reviews"} <= set(inspect(store.engine).get_table_names())
         migrate(store.engine, "base", down=True)
         assert current_revision(store.engine) is None
