@@ -46,12 +46,18 @@ def parse_line(line: str, line_number: int) -> tuple[BatchDocument | None, dict[
         }
 
 
+def identity(document: BatchDocument) -> dict[str, Any]:
+    """What an output line carries of its input beside the answer: the `id`, and `published` when given
+    (so trends over the output know each document's date)."""
+    return {"id": document.id} if document.published is None else {"id": document.id, "published": document.published}
+
+
 def _answer_chunk(predictor: Predictor, chunk: list[tuple[int, BatchDocument]]) -> list[dict[str, Any]]:
     """Answers for a chunk of lines in one model pass; if anything fails, line by line, so only the guilty
     line gets an error object and the run goes on."""
     try:
         answers = predictor.predict([document.to_document() for _, document in chunk])
-        return [{"id": document.id, **answer} for (_, document), answer in zip(chunk, answers, strict=True)]
+        return [{**identity(document), **answer} for (_, document), answer in zip(chunk, answers, strict=True)]
     except Exception:
         return [_answer_one(predictor, item) for item in chunk]
 
@@ -60,7 +66,7 @@ def _answer_one(predictor: Predictor, item: tuple[int, BatchDocument]) -> dict[s
     line_number, document = item
     try:
         (answer,) = predictor.predict([document.to_document()])
-        return {"id": document.id, **answer}
+        return {**identity(document), **answer}
     except PredictionInputError as error:
         return {"id": document.id, "line": line_number, "error": {"code": "invalid_request", "message": str(error)}}
     except Exception as error:

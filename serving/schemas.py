@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
@@ -18,6 +19,18 @@ the predictor also checks the target against the model's own length."""
 MAX_ALIASES_PER_NAME = 20
 MAX_SPANS_PER_PAIR = 64
 MAX_ALIAS_ENTRIES = 64
+ISO_DATE_TIME = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?)?$"
+"""An ISO 8601 date or date-time. Checked as text: a bare number (which pydantic would read as seconds
+since 1970) is refused rather than taken for a date."""
+
+
+def parse_iso(value: str, field: str) -> datetime:
+    """An ISO 8601 date or date-time (no zone: UTC) as a datetime; a ValueError that names `field` if the
+    text is no real date (2024-02-30)."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{field}: {value!r} is not a valid ISO 8601 date or date-time") from None
 
 
 def not_blank(value: str, field: str) -> str:
@@ -118,8 +131,28 @@ class PredictRequest(BaseModel):
     source: Annotated[StrictStr, Field(max_length=200)] | None = Field(
         None, description="where the text came from (a URL or feed name), kept with a stored document"
     )
+    published: (
+        Annotated[StrictStr, Field(max_length=64, pattern=ISO_DATE_TIME, json_schema_extra={"format": "date-time"})] | None
+    ) = Field(
+        None,
+        description=(
+            "when the text was published (ISO 8601 date or date-time; no zone: UTC), kept with a stored "
+            "document for /v1/trends; null: the time the server received it stands in, marked `received`"
+        ),
+    )
 
     _text_not_blank = field_validator("text")(classmethod(lambda cls, value: not_blank(value, "text")))
+
+    @field_validator("published")
+    @classmethod
+    def _published_is_a_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_iso(value, "published")
+        return value
+
+    def published_at(self) -> datetime | None:
+        """The publication date as a datetime (None when not given)."""
+        return None if self.published is None else parse_iso(self.published, "published")
 
     @model_validator(mode="after")
     def _something_to_answer(self) -> PredictRequest:
@@ -285,3 +318,7 @@ class DocumentOut(BaseModel):
     text: str
     source: str | None
     received_at: str
+    published: str = Field(description="UTC, ISO 8601: as sent with the document, or its received time")
+    published_source: Literal["given", "received"] = Field(
+        description="`given` when the date came with the document, `received` when the received time stands in for it"
+    )

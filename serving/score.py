@@ -21,11 +21,14 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
 from serving.app import load_model
 from serving.predict_files import _answer_chunk, parse_line
+from serving.store import as_utc, utc_now
+from training.labels import STANCE_LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +46,27 @@ OUTPUT_SCHEMA_FIELDS = (
     ("answer", "string"),
     ("error_code", "string"),
     ("error_message", "string"),
+    ("published", "timestamp"),
+    ("published_source", "string"),
+    ("stances", "stances"),
 )
 """One output row per input document: its line (1-based line or row number in its file), its id as text,
 the answer's headline columns, the whole answer as JSON (as `stanceline predict` writes it), or the error
-of a bad row."""
+of a bad row; its publication date (UTC, no zone) with `published_source` `given` when the input had
+one, else the time the chunk was scored (`received`); and `stances`, one struct per answered pair (party,
+issue, stance label and its calibrated scores), which `stanceline trends` aggregates without parsing JSON."""
+
+
+def output_schema():
+    """The Arrow schema of the output files (OUTPUT_SCHEMA_FIELDS)."""
+    import pyarrow as pa
+
+    stance = pa.struct(
+        [("party", pa.string()), ("issue", pa.string()), ("stance", pa.string())]
+        + [(label, pa.float64()) for label in STANCE_LABELS]
+    )
+    types = {"int64": pa.int64(), "string": pa.string(), "timestamp": pa.timestamp("us"), "stances": pa.list_(stance)}
+    return pa.schema([(name, types[kind]) for name, kind in OUTPUT_SCHEMA_FIELDS])
 
 
 @dataclass(frozen=True)
@@ -179,15 +199,26 @@ def read_chunk(chunk: Chunk) -> list[tuple[int, str]]:
         with filesystem.open_input_file(chunk.path) as handle:
             table = pq.read_table(handle).slice(chunk.start, chunk.end - chunk.start)
         rows = [{key: value for key, value in row.items() if value is not None} for row in table.to_pylist()]
-        return [(chunk.first_line + offset, json.dumps(row)) for offset, row in enumerate(rows)]
+        return [(chunk.first_line + offset, json.dumps(row, default=_iso_date)) for offset, row in enumerate(rows)]
     with filesystem.open_input_file(chunk.path) as handle:
         handle.seek(chunk.start)
         data = handle.read(chunk.end - chunk.start).decode("utf-8", errors="replace")
     return [(chunk.first_line + offset, line) for offset, line in enumerate(data.split("\n")) if line.strip()]
 
 
-def answer_row(line: int, answer: dict[str, Any]) -> dict[str, Any]:
-    """The output row of one answered (or refused) document."""
+def _iso_date(value: Any) -> str:
+    """A Parquet date or timestamp column (`published`) as the ISO 8601 text a JSONL line would carry."""
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def answer_row(line: int, answer: dict[str, Any], received: datetime) -> dict[str, Any]:
+    """The output row of one answered (or refused) document; `received` stands in for a missing date."""
+    dated = {
+        "published": as_utc(datetime.fromisoformat(answer["published"])) if answer.get("published") else received,
+        "published_source": "given" if answer.get("published") else "received",
+    }
     if "error" in answer:
         return {
             "line": answer.get("line", line),
@@ -199,6 +230,8 @@ def answer_row(line: int, answer: dict[str, Any]) -> dict[str, Any]:
             "answer": json.dumps(answer, ensure_ascii=False),
             "error_code": answer["error"]["code"],
             "error_message": answer["error"]["message"],
+            **dated,
+            "stances": [],
         }
     overall = answer.get("overall") or {}
     return {
@@ -211,6 +244,16 @@ def answer_row(line: int, answer: dict[str, Any]) -> dict[str, Any]:
         "answer": json.dumps(answer, ensure_ascii=False),
         "error_code": None,
         "error_message": None,
+        **dated,
+        "stances": [
+            {
+                "party": result["party"],
+                "issue": result.get("issue"),
+                "stance": result["stance"]["label"],
+                **{label: result["stance"]["scores"].get(label) for label in STANCE_LABELS},
+            }
+            for result in answer["results"]
+        ],
     }
 
 
@@ -245,25 +288,25 @@ def score_chunk(predictor, chunk: Chunk, batch_documents: int = 16) -> list[dict
 
     rows: list[dict[str, Any]] = []
     pending: list[tuple[int, Any]] = []
+    received = utc_now()
 
     def flush() -> None:
         for (line, _), answer in zip(pending, _answer_chunk(predictor, pending) if pending else [], strict=True):
-            rows.append(answer_row(line, answer))
+            rows.append(answer_row(line, answer, received))
         pending.clear()
 
     for line, text in read_chunk(chunk):
         document, error = parse_line(text, line)
         if error is not None:
             flush()
-            rows.append(answer_row(line, error))
+            rows.append(answer_row(line, error, received))
             continue
         pending.append((line, document))
         if len(pending) >= batch_documents:
             flush()
     flush()
     rows.sort(key=lambda row: row["line"])
-    schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in OUTPUT_SCHEMA_FIELDS])
-    table = pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist(rows, schema=output_schema())
     filesystem, _ = _filesystem(chunk.output if "://" in chunk.output else os.path.abspath(chunk.output))
     parent = chunk.output.rsplit("/", 1)[0]
     temporary = f"{parent}/{TEMPORARY_PREFIX}{os.getpid()}-{PurePosixPath(chunk.output).name}.part"

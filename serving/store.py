@@ -31,6 +31,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from training.labels import STANCE_LABELS
+
 DEFAULT_DATABASE_URL = "sqlite:///data/stanceline.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -48,6 +50,10 @@ class DocumentRow(Base):
     text: Mapped[str] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(DateTime)
+    published: Mapped[datetime] = mapped_column(DateTime, index=True)
+    """When the text was published (UTC): as given with it, else the time it was received (migration 0003)."""
+    published_source: Mapped[str] = mapped_column(String(8), server_default="received")
+    """`given` when the date came with the document, `received` when the received time stands in for it."""
     split: Mapped[str | None] = mapped_column(String(8))
     """train, dev or test: fixed the first time the document's reviews are exported, so a held-out
     document never moves into a later model's training data."""
@@ -246,17 +252,38 @@ class Store:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
-    def _document_id(self, session: Session, text: str, source: str | None) -> int:
+    def _document_id(self, session: Session, text: str, source: str | None, published: datetime | None) -> int:
+        """The stored document's id, storing it first if new. A date sent for a document stored without one
+        replaces its received time; a date it already has stays (the first given date wins)."""
         digest = text_sha256(text)
-        values = {"sha256": digest, "text": text, "source": source, "received_at": utc_now()}
+        now = utc_now()
+        values = {
+            "sha256": digest,
+            "text": text,
+            "source": source,
+            "received_at": now,
+            "published": as_utc(published) if published else now,
+            "published_source": "given" if published else "received",
+        }
         session.execute(self._insert(DocumentRow).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
-        return session.scalar(select(DocumentRow.id).where(DocumentRow.sha256 == digest))
+        row = session.scalar(select(DocumentRow).where(DocumentRow.sha256 == digest))
+        if published and row.published_source == "received":
+            row.published, row.published_source = values["published"], "given"
+        return row.id
 
-    def store_answer(self, text: str, source: str | None, model: dict[str, str], answer: dict[str, Any]) -> int:
-        """Keep a document (once) and the answer a model gave on it; returns the document's id."""
+    def store_answer(
+        self,
+        text: str,
+        source: str | None,
+        model: dict[str, str],
+        answer: dict[str, Any],
+        published: datetime | None = None,
+    ) -> int:
+        """Keep a document (once) and the answer a model gave on it; returns the document's id. Without
+        `published`, the time it was received stands in for its publication date (marked `received`)."""
         refuse_nul(text=text, source=source)
         with Session(self.engine) as session, session.begin():
-            document_id = self._document_id(session, text, source)
+            document_id = self._document_id(session, text, source, published)
             session.add(
                 PredictionRow(
                     document_id=document_id,
@@ -279,7 +306,83 @@ class Store:
                 "text": row.text,
                 "source": row.source,
                 "received_at": isoformat(row.received_at),
+                "published": isoformat(row.published),
+                "published_source": row.published_source,
             }
+
+    def _latest_answers(self, start: datetime | None, end: datetime | None, after: int = 0):
+        """(document, its newest answer) of every stored document published in [start, end), by document id."""
+        newest = (
+            select(PredictionRow.document_id, func.max(PredictionRow.id).label("prediction_id"))
+            .group_by(PredictionRow.document_id)
+            .subquery()
+        )
+        query = (
+            select(DocumentRow, PredictionRow.answer)
+            .join(newest, newest.c.document_id == DocumentRow.id)
+            .join(PredictionRow, PredictionRow.id == newest.c.prediction_id)
+            .where(DocumentRow.id > after)
+            .order_by(DocumentRow.id)
+        )
+        if start is not None:
+            query = query.where(DocumentRow.published >= as_utc(start))
+        if end is not None:
+            query = query.where(DocumentRow.published < as_utc(end))
+        return query
+
+    def stance_rows(self, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+        """One row per (document, pair) of the newest answer on each document published in [start, end):
+        the input of `serving.trends` (its PAIR_COLUMNS)."""
+        rows = []
+        with Session(self.engine) as session:
+            for document, answer in session.execute(self._latest_answers(start, end)):
+                for result in answer.get("results", []):
+                    scores = result["stance"]["scores"]
+                    rows.append(
+                        {
+                            "document": str(document.id),
+                            "published": document.published,
+                            "published_source": document.published_source,
+                            "party": result["party"],
+                            "issue": result.get("issue"),
+                            "stance": result["stance"]["label"],
+                            **{label: float(scores.get(label, 0.0)) for label in STANCE_LABELS},
+                        }
+                    )
+        return rows
+
+    def pair_documents(
+        self,
+        party: str,
+        issue: str | None,
+        start: datetime,
+        end: datetime,
+        after: int = 0,
+        limit: int = 20,
+    ) -> list[dict[str, Any]]:
+        """A page of the documents published in [start, end) whose newest answer has the pair, with that
+        answer's stance and evidence for it, by document id after `after`."""
+        found: list[dict[str, Any]] = []
+        with Session(self.engine) as session:
+            for document, answer in session.execute(self._latest_answers(start, end, after)):
+                result = _pair_answer(answer, party, issue)
+                if result is None:
+                    continue
+                found.append(
+                    {
+                        "document_id": document.id,
+                        "published": isoformat(document.published),
+                        "published_source": document.published_source,
+                        "source": document.source,
+                        "excerpt": document.text[:300],
+                        "stance": result["stance"],
+                        "sentiment": result["sentiment"],
+                        "evidence": result.get("evidence", []),
+                    }
+                )
+                if len(found) == limit:
+                    break
+        return found
 
     def add_review(self, review: dict[str, Any], reviewer: str = ANONYMOUS) -> tuple[dict[str, Any], bool]:
         """Store a correction; returns it and whether it is new (False: the identical one was stored before).

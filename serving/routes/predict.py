@@ -21,7 +21,7 @@ async def keep(request: PredictRequest, answer: dict, settings: Settings, store:
     document_id = None
     if wanted:
         document_id = await run_in_threadpool(
-            lambda: store.get().store_answer(request.text, request.source, answer["model"], answer)
+            lambda: store.get().store_answer(request.text, request.source, answer["model"], answer, request.published_at())
         )
     return {**answer, "document_id": document_id}
 

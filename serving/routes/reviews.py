@@ -9,7 +9,17 @@ from fastapi import APIRouter, Path, Query, Response
 
 from serving.deps import AuthDep, CallerDep, StoreDep
 from serving.errors import ServiceError
-from serving.schemas import DocumentOut, ReviewIn, ReviewOut, ReviewPage, SentimentLabel, StanceLabel, error_responses
+from serving.schemas import (
+    ISO_DATE_TIME,
+    DocumentOut,
+    ReviewIn,
+    ReviewOut,
+    ReviewPage,
+    SentimentLabel,
+    StanceLabel,
+    error_responses,
+    parse_iso,
+)
 
 router = APIRouter(
     prefix="/v1", tags=["reviews"], dependencies=[AuthDep], responses=error_responses(400, 401, 413, 422, 500, 503)
@@ -31,18 +41,13 @@ def add_review(review: ReviewIn, store: StoreDep, caller: CallerDep, response: R
     return stored
 
 
-ISO_DATE_TIME = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?)?$"
-"""An ISO 8601 date or date-time. Checked as text: a bare number (which pydantic would read as seconds
-since 1970) is refused rather than taken for a date."""
-
-
 def parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise ServiceError("invalid_request", f"since: {value!r} is not a valid ISO 8601 date or date-time") from None
+        return parse_iso(value, "since")
+    except ValueError as error:
+        raise ServiceError("invalid_request", str(error)) from None
 
 
 @router.get("/reviews", response_model=ReviewPage, summary="A page of reviews, oldest first, with filters")
