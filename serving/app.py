@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from serving.errors import ServiceError, error_body, error_headers, install_error_handlers
 from serving.metrics import Metrics
 from serving.request_queue import BatchQueue
-from serving.routes import meta, predict, reviews, web
+from serving.routes import meta, predict, reviews, trends, web
 from serving.settings import Settings
 from serving.store import LazyStore
 from training.predictor import Document, PairRequest, Predictor
@@ -225,6 +225,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     install_error_handlers(app)
     app.include_router(predict.router)
     app.include_router(reviews.router)
+    app.include_router(trends.router)
     app.include_router(meta.router)
     app.include_router(web.router)
     document_auth_only_when_required(app, settings)

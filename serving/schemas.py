@@ -322,3 +322,71 @@ class DocumentOut(BaseModel):
     published_source: Literal["given", "received"] = Field(
         description="`given` when the date came with the document, `received` when the received time stands in for it"
     )
+
+
+Period = Literal["day", "week", "month"]
+
+
+class StanceShare(BaseModel):
+    count: int
+    share: float
+    low: float = Field(description="95% Wilson interval of the share, lower end")
+    high: float = Field(description="95% Wilson interval of the share, upper end")
+    mean_score: float = Field(description="mean calibrated score of this label over the period's documents")
+
+
+class PeriodOut(BaseModel):
+    start: str = Field(description="UTC, ISO 8601; pass as `at` to /v1/trends/documents")
+    end: str = Field(description="the next period's start")
+    documents: int
+    undated: int = Field(description="documents dated by the time the server received them (no `published` sent)")
+    stances: dict[StanceLabel, StanceShare]
+
+
+class ShiftOut(BaseModel):
+    stance: StanceLabel
+    period: str = Field(description="start of the period whose share changed (UTC, ISO 8601)")
+    previous_period: str = Field(description="start of the period it is compared with")
+    share_before: float
+    share_after: float
+    change: float
+    documents_before: int
+    documents_after: int
+    z: float
+    p_value: float = Field(description="two-proportion z-test, Bonferroni-corrected over the pair's tests")
+
+
+class PairTrend(BaseModel):
+    party: str
+    issue: str | None
+    documents: int
+    undated: int
+    largest_change: float = Field(description="largest change of a share between consecutive periods with enough documents")
+    periods: list[PeriodOut]
+    shifts: list[ShiftOut]
+
+
+class TrendsPage(BaseModel):
+    period: Period
+    pairs: list[PairTrend] = Field(description="most active pairs first")
+    next_after: int | None = Field(description="pass as `after` for the next page of pairs; null: this is the last page")
+
+
+class PeriodDocument(BaseModel):
+    document_id: int
+    published: str
+    published_source: Literal["given", "received"]
+    source: str | None
+    excerpt: str = Field(description="the text's first 300 characters")
+    stance: Score
+    sentiment: Score
+    evidence: list[Evidence]
+
+
+class PeriodDocuments(BaseModel):
+    party: str
+    issue: str | None
+    start: str
+    end: str
+    documents: list[PeriodDocument]
+    next_after: int | None = Field(description="pass as `after` for the next page; null: this is the last page")

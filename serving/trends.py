@@ -21,6 +21,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import groupby, pairwise
 from typing import Any
 
 from training.labels import STANCE_LABELS
@@ -87,6 +88,21 @@ def period_start(moment: datetime, period: str) -> datetime:
     return day
 
 
+def parse_window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """The [start, end) of `--from`/`--to` (or `from`/`to`): ISO 8601, UTC when no zone is given. A date
+    alone as the end includes that whole day; a ValueError names a bad value."""
+    from serving.schemas import parse_iso
+    from serving.store import as_utc
+
+    begins = as_utc(parse_iso(start, "from")) if start else None
+    ends = as_utc(parse_iso(end, "to")) if end else None
+    if ends is not None and len(end.strip()) == 10:
+        ends += timedelta(days=1)
+    if begins is not None and ends is not None and ends <= begins:
+        raise ValueError(f"to ({end}) must come after from ({start})")
+    return begins, ends
+
+
 def check_period(period: str) -> None:
     if period not in PERIODS:
         raise ValueError(f"period {period!r} is not one of {', '.join(PERIODS)}")
@@ -138,7 +154,7 @@ def largest_change(periods: list[dict[str, Any]], min_documents: int) -> float:
     return max(
         (
             abs(after[f"{label}_share"] - before[f"{label}_share"])
-            for before, after in zip(counted, counted[1:])
+            for before, after in pairwise(counted)
             for label in STANCE_LABELS
         ),
         default=0.0,
@@ -171,15 +187,10 @@ def series_row(aggregate: dict[str, Any], period: str) -> dict[str, Any]:
 def find_shifts(rows: list[dict[str, Any]], rule: ShiftRule) -> list[dict[str, Any]]:
     """Shifts in series rows ordered by pair then period (see the module's docstring for the rule)."""
     shifts: list[dict[str, Any]] = []
-    start = 0
-    while start < len(rows):
-        key = (rows[start]["party"], rows[start]["issue"])
-        end = start
-        while end < len(rows) and (rows[end]["party"], rows[end]["issue"]) == key:
-            end += 1
-        counted = [row for row in rows[start:end] if row["documents"] >= rule.min_documents]
+    for key, series in groupby(rows, key=lambda row: (row["party"], row["issue"])):
+        counted = [row for row in series if row["documents"] >= rule.min_documents]
         tests = len(STANCE_LABELS) * (len(counted) - 1)
-        for before, after in zip(counted, counted[1:]):
+        for before, after in pairwise(counted):
             for label in STANCE_LABELS:
                 z, p = two_proportion_test(
                     before[f"{label}_count"], before["documents"], after[f"{label}_count"], after["documents"]
@@ -202,7 +213,6 @@ def find_shifts(rows: list[dict[str, Any]], rule: ShiftRule) -> list[dict[str, A
                             "p_value": min(1.0, p * tests),
                         }
                     )
-        start = end
     return shifts
 
 

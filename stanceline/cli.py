@@ -1,4 +1,4 @@
-"""The `stanceline` command: validate, data, train, evaluate, predict, serve, export."""
+"""The `stanceline` command: validate, data, train, evaluate, predict, score, trends, serve, export."""
 
 from __future__ import annotations
 
@@ -191,6 +191,44 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trends(args: argparse.Namespace) -> int:
+    from serving.trends import ShiftRule, parse_window, trends_of_rows, trends_of_scored
+    from serving.trends_report import write_html, write_tables
+
+    if bool(args.inputs) == args.from_store:
+        raise ValueError("give either scored Parquet files or folders (from `stanceline score`), or --from-store")
+    start, end = parse_window(args.start, args.end)
+    filters = {
+        "party": args.party,
+        "issue": args.issue,
+        "start": start,
+        "end": end,
+        "rule": ShiftRule(alpha=args.alpha, min_documents=args.min_documents, min_change=args.min_change),
+    }
+    if args.from_store:
+        from serving.store import Store
+
+        store = Store(args.database_url)
+        try:
+            rows = store.stance_rows(filters["start"], filters["end"])
+            source = f"the review store {store.describe()}"
+        finally:
+            store.close()
+        trends = trends_of_rows(rows, args.period, **filters)
+    else:
+        trends = trends_of_scored(args.inputs, args.period, threads=args.threads, **filters)
+        source = ", ".join(args.inputs)
+    output = Path(args.output)
+    written = [*write_tables(trends, output), write_html(trends, output / "report.html", source, top=args.top)]
+    pairs = trends.pairs()
+    print(
+        f"{sum(pair['documents'] for pair in pairs)} answered pairs in {len(pairs)} (party, issue) pairs over "
+        f"{len(trends.rows)} pair-{args.period}s; {len(trends.shifts)} shift(s) -> " + ", ".join(map(str, written)),
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -340,6 +378,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--batch-documents", type=int, default=16, help="documents per model batch inside an actor")
     score.set_defaults(run=cmd_score)
+
+    trends = commands.add_parser(
+        "trends", help="stance shares per (party, issue) and day/week/month, with shifts, as Parquet, CSV and an HTML report"
+    )
+    trends.add_argument("inputs", nargs="*", help="Parquet files, folders or globs written by `stanceline score`")
+    trends.add_argument("--from-store", action="store_true", help="read the review store (--database-url) instead")
+    trends.add_argument("--output", required=True, help="folder for trends.parquet, trends.csv, shifts.csv, report.html")
+    trends.add_argument("--period", default="month", choices=["day", "week", "month"])
+    trends.add_argument("--from", dest="start", default=None, help="documents published at or after (ISO 8601, UTC)")
+    trends.add_argument(
+        "--to", dest="end", default=None, help="documents published before (ISO 8601, UTC; a date alone: through that day)"
+    )
+    trends.add_argument("--party", default=None, help="only this party")
+    trends.add_argument("--issue", default=None, help="only this issue")
+    trends.add_argument("--top", type=int, default=10, help="charts for this many pairs by volume, and as many by change")
+    trends.add_argument("--alpha", type=float, default=0.05, help="false-alarm rate of shifts per pair")
+    trends.add_argument("--min-documents", type=int, default=20, help="periods with fewer documents are not compared")
+    trends.add_argument("--min-change", type=float, default=0.10, help="smallest share change reported as a shift")
+    trends.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
+    database_option(trends)
+    trends.set_defaults(run=cmd_trends)
 
     serve = commands.add_parser("serve", help="run the HTTP API and web page")
     serve.add_argument("--host", default=None)
