@@ -38,7 +38,7 @@ PAIR_COLUMNS = ("document", "published", "published_source", "party", "issue", "
 class ShiftRule:
     """When a change of a stance's share between two periods counts as a shift."""
 
-    alpha: float = 0.05
+    alpha: float = 0.01
     """Family-wise false-alarm rate per pair (Bonferroni over the pair's labels x period transitions)."""
     min_documents: int = 20
     """Periods with fewer documents are not compared (their shares are too uncertain)."""

@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     trends.add_argument("--party", default=None, help="only this party")
     trends.add_argument("--issue", default=None, help="only this issue")
     trends.add_argument("--top", type=int, default=10, help="charts for this many pairs by volume, and as many by change")
-    trends.add_argument("--alpha", type=float, default=0.05, help="false-alarm rate of shifts per pair")
+    trends.add_argument("--alpha", type=float, default=0.01, help="false-alarm rate of shifts per pair")
     trends.add_argument("--min-documents", type=int, default=20, help="periods with fewer documents are not compared")
     trends.add_argument("--min-change", type=float, default=0.10, help="smallest share change reported as a shift")
     trends.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")

@@ -46,7 +46,7 @@ def test_migrations_create_and_drop_the_schema_both_ways(database_url):
     try:
         assert current_revision(store.engine) is None
         migrate(store.engine)
-        assert current_revision(store.engine) == "0002"
+        assert current_revision(store.engine) == "0003"
         migrate(store.engine, "0001", down=True)
         assert current_revision(store.engine) == "0001" and "evidence_source" not in {
             column["name"] for column in inspect(store.engine).get_columns("reviews")
