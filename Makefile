@@ -12,6 +12,8 @@ BACKEND ?= auto
 EVAL_DIR ?= reports/eval
 REVIEWS ?=
 REVIEWS_DIR ?= data/reviews
+SCORED ?=
+PERIOD ?= month
 RUN ?=
 NPROC ?= 1
 TEACHER ?=
@@ -21,7 +23,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install data corpus reviews teacher train eval eval-public eval-real eval-reviews export serve bench soak test lint format
+.PHONY: help install data corpus reviews teacher train eval eval-public eval-real eval-reviews trends export serve bench soak test lint format
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -82,6 +84,9 @@ eval-real: install ## score the current model on the real-news dev set (rebuilt 
 
 eval-reviews: install ## score the current model on the reviewers' held-out documents (reviews:test) -> EVAL_DIR/reviews-test
 	$(STANCELINE) evaluate --model $(MODEL) --backend $(BACKEND) --data reviews:test --output $(EVAL_DIR)/reviews-test
+
+trends: install ## stance over time per (party, issue) and PERIOD (month) from the review store, or SCORED=folder of `stanceline score` output -> reports/trends/report.html
+	$(STANCELINE) trends $(if $(SCORED),$(SCORED),--from-store) --period $(PERIOD) --output reports/trends
 
 export: install ## write the int8 ONNX model into the current model folder
 	$(STANCELINE) export --model $(MODEL)

@@ -444,3 +444,30 @@ def test_the_trends_view_draws_the_chart_and_lists_a_periods_documents(tiny_mode
         browser.quit()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# --- the check on the bundled corpus's real dates ----------------------------------------------------------
+
+
+def load_wire_check():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "wire_trends_check.py"
+    spec = importlib.util.spec_from_file_location("wire_trends_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_wire_check_compares_model_and_gold_trends_on_real_dates(tiny_model):
+    check = load_wire_check()
+    articles = check.read_articles(check.DEFAULT_FILES, limit=4)
+    assert all(article["date"] and article["annotations"] for article in articles)
+    gold, answered = check.gold_and_model_rows(articles, str(tiny_model), "torch", batch=2)
+    assert len(gold) == len(answered) == sum(len(article["annotations"]) for article in articles)
+    identical = check.compare(gold, gold)
+    assert identical["mean_abs_share_difference"] == 0 and identical["label_agreement"] == 1
+    result = check.compare(gold, answered)
+    disagreeing = sum(a["stance"] != b["stance"] for a, b in zip(gold, answered, strict=True))
+    assert (result["mean_abs_share_difference"] > 0) == (disagreeing > 0)
+    assert 0 <= result["mean_abs_share_difference"] <= 2 / 3 and result["pairs"] == len({(r["party"], r["issue"]) for r in gold})
