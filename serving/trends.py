@@ -69,20 +69,24 @@ def two_proportion_test(before: int, before_total: int, after: int, after_total:
 
 
 def period_end(start: datetime, period: str) -> datetime:
-    """The first moment after the period that starts at `start`."""
-    if period == "day":
-        return start + timedelta(days=1)
-    if period == "week":
-        return start + timedelta(weeks=1)
-    days = calendar.monthrange(start.year, start.month)[1]
-    return start + timedelta(days=days)
+    """The first moment after the period that starts at `start` (the calendar's end for its last period)."""
+    length = {"day": 1, "week": 7}.get(period) or calendar.monthrange(start.year, start.month)[1]
+    return moved(start, timedelta(days=length))
+
+
+def moved(moment: datetime, step: timedelta) -> datetime:
+    """`moment + step`, clamped to the calendar's ends (years 1 and 9999) instead of overflowing."""
+    try:
+        return moment + step
+    except OverflowError:
+        return datetime.max if step > timedelta(0) else datetime.min
 
 
 def period_start(moment: datetime, period: str) -> datetime:
     """The start of the period that holds `moment` (as DuckDB's date_trunc)."""
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "week":
-        return day - timedelta(days=day.weekday())
+        return moved(day, -timedelta(days=day.weekday()))
     if period == "month":
         return day.replace(day=1)
     return day
@@ -97,7 +101,7 @@ def parse_window(start: str | None, end: str | None) -> tuple[datetime | None, d
     begins = as_utc(parse_iso(start, "from")) if start else None
     ends = as_utc(parse_iso(end, "to")) if end else None
     if ends is not None and len(end.strip()) == 10:
-        ends += timedelta(days=1)
+        ends = moved(ends, timedelta(days=1))
     if begins is not None and ends is not None and ends <= begins:
         raise ValueError(f"to ({end}) must come after from ({start})")
     return begins, ends

@@ -155,7 +155,7 @@ table {{ border-collapse: collapse; }} td, th {{ padding: 3px 8px; border-bottom
 <p>{html.escape(source)}: {sum(pair["documents"] for pair in pairs)} answered pairs in {len(pairs)} (party, issue)
 pairs, per {trends.period} (UTC){f"; {undated} dated by their received time" if undated else ""}.
 Shares carry 95% Wilson intervals (hover a bar). A shift: a stance's share changed by at least
-{rule.min_change:.0%} between consecutive {trends.period}s with at least {rule.min_documents} documents each,
+{rule.min_change * 100:.0f} percentage points between consecutive {trends.period}s with at least {rule.min_documents} documents each,
 significant at {rule.alpha:g} (two-proportion z-test, Bonferroni over each pair's tests).</p>
 <p>{legend}</p>
 <h2>Shifts ({len(trends.shifts)})</h2>
