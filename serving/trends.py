@@ -24,6 +24,8 @@ from datetime import datetime, timedelta
 from itertools import groupby, pairwise
 from typing import Any
 
+from serving.schemas import parse_iso
+from serving.store import as_utc
 from training.labels import STANCE_LABELS
 
 PERIODS = ("day", "week", "month")
@@ -95,9 +97,6 @@ def period_start(moment: datetime, period: str) -> datetime:
 def parse_window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
     """The [start, end) of `--from`/`--to` (or `from`/`to`): ISO 8601, UTC when no zone is given. A date
     alone as the end includes that whole day; a ValueError names a bad value."""
-    from serving.schemas import parse_iso
-    from serving.store import as_utc
-
     begins = as_utc(parse_iso(start, "from")) if start else None
     ends = as_utc(parse_iso(end, "to")) if end else None
     if ends is not None and len(end.strip()) == 10:
