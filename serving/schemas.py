@@ -165,7 +165,9 @@ class PredictRequest(BaseModel):
         for index, pair in enumerate(self.pairs or []):
             for start, end in pair.spans or []:
                 if start >= end:
-                    raise ValueError(f"pairs[{index}].spans: [{start}, {end}] is empty: a span's start must be below its end")
+                    raise ValueError(
+                        f"pairs[{index}].spans: [{start}, {end}] is empty or reversed: a span's start must be below its end"
+                    )
                 if end > len(self.text):
                     raise ValueError(f"pairs[{index}].spans: [{start}, {end}] is outside the text (length {len(self.text)})")
                 if not self.text[start:end].strip():

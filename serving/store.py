@@ -222,7 +222,8 @@ def check_evidence(evidence: list[list[int]], text: str) -> None:
     for index, (start, end) in enumerate(evidence):
         if start >= end:
             raise StoreError(
-                "invalid_request", f"evidence[{index}]: [{start}, {end}] is empty: a span's start must be below its end"
+                "invalid_request",
+                f"evidence[{index}]: [{start}, {end}] is empty or reversed: a span's start must be below its end",
             )
         if end > len(text):
             raise StoreError(
