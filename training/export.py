@@ -49,25 +49,46 @@ def ffn_output_matmuls(model_path: Path, intermediate_size: int, hidden_size: in
     ]
 
 
+def named_inputs(model, names: list[str]):
+    """The model as a module called with positional tensors that it receives by name, so the exported
+    graph's inputs are exactly `names`."""
+    import torch
+
+    class NamedInputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors):
+            return self.model(**dict(zip(names, tensors, strict=True)))
+
+    return NamedInputs()
+
+
 def export_onnx(folder: Path) -> Path:
     """Export the folder's model to ONNX and quantize it; returns the int8 file's path. Any earlier
     int8 check is removed with the file it judged, so `auto` keeps torch until `check_int8` runs again."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoTokenizer
 
     folder = Path(folder)
     model = load_sequence_model(folder, dtype=torch.float32).eval()
     model.config.return_dict = False
-    sample = {name: torch.ones((2, 16), dtype=torch.long) for name in INPUT_NAMES}
-    sample["token_type_ids"] = torch.zeros((2, 16), dtype=torch.long)
+    # Only the inputs the tokenizer makes (MPNet has no token types), passed by name: the model's third
+    # positional parameter is not token_type_ids for every architecture (MPNet's is position_ids).
+    names = [name for name in INPUT_NAMES if name in AutoTokenizer.from_pretrained(folder).model_input_names]
+    sample = {name: torch.ones((2, 16), dtype=torch.long) for name in names}
+    if "token_type_ids" in sample:
+        sample["token_type_ids"] = torch.zeros((2, 16), dtype=torch.long)
     float_path, int8_path = folder / FLOAT_FILE, folder / INT8_FILE
     partial_float, partial_int8 = folder / f".{FLOAT_FILE}.part", folder / f".{INT8_FILE}.part"
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in names}
     torch.onnx.export(
-        model,
-        (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+        named_inputs(model, names),
+        tuple(sample[name] for name in names),
         str(partial_float),
-        input_names=list(INPUT_NAMES),
+        input_names=names,
         output_names=["logits"],
         dynamic_axes={**dynamic, "logits": {0: "batch"}},
         opset_version=17,
