@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from serving.store import StoreError
 from training.predictor import PredictionInputError
@@ -80,13 +80,18 @@ def describe_validation(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
 def allowed_methods(request: Request) -> str:
-    """Every method some route serves at the request's path. The framework's own Allow header names only
-    the first route that matched the path (POST of /v1/reviews, not its GET)."""
+    """Every method the OpenAPI documents at the request's path ('' for an undocumented path). The
+    framework's own Allow header names only the first route that matched the path (POST of /v1/reviews,
+    not its GET), which contradicts the schema."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if route.matches(request.scope)[0] != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^/}]+\}", template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in operations if method in HTTP_METHODS}
     return ", ".join(sorted(methods))
 
 
