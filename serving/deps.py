@@ -69,7 +69,7 @@ async def require_api_key(
     if not settings.api_keys:
         return ANONYMOUS
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    name = matching_key_name(token.strip(), settings.named_keys()) if scheme.lower() == "bearer" else None
+    name = matching_key_name(token.strip(), settings.named_keys) if scheme.lower() == "bearer" else None
     if name is None:
         raise ServiceError("unauthorized", "missing or invalid API key: send Authorization: Bearer <key>")
     return name

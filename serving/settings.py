@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import json
 import os
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -117,8 +118,9 @@ class Settings(BaseSettings):
             )
         return self
 
+    @cached_property
     def named_keys(self) -> dict[str, str]:
-        """Each API key and the name that stands for its caller (see `api_keys`)."""
+        """Each API key and the name that stands for its caller (see `api_keys`); parsed once, not per request."""
         named = {}
         for entry in self.api_keys:
             name, separator, key = entry.partition(":")
