@@ -8,13 +8,14 @@ import statistics
 import time
 
 from benchmarks.http_bench import build_article
+from training.backends import BACKENDS
 from training.predictor import Document, Predictor
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="models/current")
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args(argv)
     predictor = Predictor.from_folder(args.model, backend=args.backend, threads=2)

@@ -8,8 +8,9 @@ Workloads, each in one run with the servers taking turns:
 
 Servers: (a) anchor, the FastAPI endpoint a user would write by hand: one `transformers` pipeline call
 per request on the same model folder and the same input encoding (`describe_target`, `mark_mentions`),
-answering the party's stance and sentiment; (b) Stanceline on torch; (c) Stanceline on ONNX int8. Each
-runs in its own process; in each of `--rounds` rounds every server gets every scenario, and each figure
+answering the party's stance and sentiment; (b) Stanceline on torch; (c) Stanceline on ONNX float32
+(`onnx`, what `auto` serves on a CPU); optionally (d) Stanceline on int8 (`--servers anchor,torch,onnx,int8`).
+Each runs in its own process; in each of `--rounds` rounds every server gets every scenario, and each figure
 is the median round. The machine's matrix-multiply peak is measured in the same run (a large fp32 GEMM
 in torch and an int8 `MatMulInteger` in ONNX Runtime), and each server's windows/s is reported as a
 share of the peak of the arithmetic it runs on, beside what its backend reads by itself in this process
@@ -429,13 +430,13 @@ def main(argv: list[str] | None = None) -> int:
         if kind != "anchor":
             result["article_chars"] = len(article)
         achieved = result["party_c16"]["rps"] * tokens * flops_token / 1e9  # one window a request
-        peak = peaks["int8_gops"] if kind == "onnx" else peaks["fp32_gflops"]
+        peak = peaks["int8_gops"] if kind == "int8" else peaks["fp32_gflops"]
         result["compute_share"] = {
             "windows_per_second": result["party_c16"]["rps"],
             "flops_per_token": flops_token,
             "tokens_per_window": round(tokens, 1),
             "achieved_gflops": round(achieved, 2),
-            "peak": "int8 MatMulInteger" if kind == "onnx" else "fp32 matmul",
+            "peak": "int8 MatMulInteger" if kind == "int8" else "fp32 matmul",
             "share_of_peak": round(achieved / peak, 4),
         }
         if kind in alone:

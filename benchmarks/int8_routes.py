@@ -3,9 +3,13 @@
 Routes: `dynamic` (today's `model.int8.onnx`: activations scaled per call, so a row's answer depends on
 its batch), `static` (QDQ, activation scales calibrated once on dev windows), `nbits8` (weight-only int8
 `MatMulNBits`; accuracy level 4 quantizes activations per row block, which keeps a row's answer
-independent of its batch), `nbits8-float` (the same weights computed in float).
+independent of its batch), `nbits8-float` (the same weights computed in float), `dynamic-rows` (today's
+dynamic int8 file run one window per session call, padding removed: each window gets its own activation
+scales, so its answer cannot depend on a batch), `float-rows` (the float32 export run the same way). The
+float32 export (`float`, batched) and torch are always timed beside them.
 
     python benchmarks/int8_routes.py --model models/r15-minilm --dev datasets/stanceline-wire/dev.jsonl
+    python benchmarks/int8_routes.py --model models/r15-minilm --routes dynamic,dynamic-rows,float-rows --speed-windows 256 --repeats 2
 
 Writes the routes' files as `model.int8-<route>.onnx` into a scratch folder (not the model folder) and
 prints one JSON line per route. Measured figures go to reports/EXPERIMENTS.md.
@@ -106,6 +110,8 @@ def main() -> None:
     ffn = ffn_output_matmuls(scratch / FLOAT_FILE, config["intermediate_size"], config["hidden_size"])
     calibration = [classifier.encode(inputs[i : i + 32]) for i in range(0, min(len(inputs), 1024), 32)]
     files = {"dynamic": scratch / INT8_FILE, "float": scratch / FLOAT_FILE}
+    per_row = {"dynamic-rows": scratch / INT8_FILE, "float-rows": scratch / FLOAT_FILE}
+    files |= {route: path for route, path in per_row.items() if route in args.routes.split(",")}
     excluded = set(args.exclude_ffn_output.split(","))
     for route in args.routes.split(","):
         exclude = ffn if route in excluded else []
@@ -124,7 +130,7 @@ def main() -> None:
     probe = rng.sample(range(len(inputs)), min(96, len(inputs)))
     speed_inputs = inputs[: args.speed_windows]
     backends = {
-        route: OnnxBackend(scratch, file=path.name)
+        route: OnnxBackend(scratch, file=path.name, per_row=route in per_row)
         for route, path in files.items()
         if route in args.routes.split(",") + ["float"]
     }

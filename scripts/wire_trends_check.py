@@ -23,6 +23,7 @@ from pathlib import Path
 
 from serving.app import load_model
 from serving.trends import trends_of_rows
+from training.backends import BACKENDS
 from training.labels import STANCE_LABELS
 from training.predictor import Document, PairRequest
 
@@ -110,7 +111,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a Stanceline model folder")
     parser.add_argument("--files", nargs="+", default=DEFAULT_FILES, help="corpus files with dates (default: all three splits)")
     parser.add_argument("--period", default="month", choices=["day", "week", "month"])
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--batch", type=int, default=8, help="articles per model call")
     parser.add_argument("--limit", type=int, default=None, help="only the first N articles (a quick look)")
     parser.add_argument("--output", default=None, help="write the full comparison here as JSON")

@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from training.backends import BACKENDS
+
 LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"]
 
 
@@ -46,7 +48,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STANCELINE_", env_file=".env", extra="ignore")
 
     model_dir: str = Field("models/current", description="trained model folder to serve")
-    backend: str = Field("auto", description="auto (onnx when exported, else torch), torch or onnx")
+    backend: str = Field(
+        "auto",
+        description="auto (onnx on a CPU when the float32 export passed its check, else torch), torch, onnx (float32) "
+        "or int8 (opt-in; one window per call, so answers do not depend on the batch)",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(2_000_000, gt=0, description="larger request bodies get 413 before they are parsed")
@@ -100,8 +106,8 @@ class Settings(BaseSettings):
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        if value not in ("auto", "torch", "onnx"):
-            raise ValueError("backend must be auto, torch or onnx")
+        if value not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
         return value
 
     @field_validator("api_keys", "allowed_hosts", mode="before")

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from training.backends import BACKENDS
 from training.corpora import MODULES
 
 DEFAULT_MODEL = "models/current"
@@ -244,12 +245,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from training.backends import INT8_FILE
     from training.data import load_articles
-    from training.export import check_int8, describe_check, export_onnx
+    from training.export import check_backends, describe_check, export_onnx
 
-    print(export_onnx(Path(args.model)))
+    written = export_onnx(Path(args.model))
+    print(f"wrote {written} (float32) and {written.with_name(INT8_FILE)} (int8)")
     if args.dev:
-        print(describe_check(check_int8(Path(args.model), load_articles(args.dev), args.dev, args.data_dir)))
+        print(describe_check(check_backends(Path(args.model), load_articles(args.dev), args.dev, args.data_dir)))
     return 0
 
 
@@ -341,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", default=DEFAULT_MODEL)
     evaluate.add_argument("--train", default=DEFAULT_TRAIN, help="train split for the baselines")
     evaluate.add_argument("--data-dir", default="data")
-    evaluate.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    evaluate.add_argument("--backend", default="auto", choices=BACKENDS)
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% intervals")
     evaluate.add_argument(
         "--reader",
@@ -357,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", required=True)
     predict.add_argument("--output", required=True)
     predict.add_argument("--model", default=DEFAULT_MODEL)
-    predict.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    predict.add_argument("--backend", default="auto", choices=BACKENDS)
     predict.add_argument("--batch", type=int, default=16, help="documents per model batch")
     predict.set_defaults(run=cmd_predict)
 
@@ -367,14 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("inputs", nargs="+", help="files, folders or globs (s3://bucket/feed/*.jsonl works too)")
     score.add_argument("--output", required=True, help="folder of Parquet files, one per chunk; a rerun skips written ones")
     score.add_argument("--model", default=DEFAULT_MODEL)
-    score.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    score.add_argument("--backend", default="auto", choices=BACKENDS)
     score.add_argument("--workers", type=int, default=1, help="Ray actors, each with the model loaded once")
     score.add_argument(
         "--batch-size",
         type=int,
         default=1024,
-        help="documents per chunk (one output file each); a multiple of --batch-documents batches the documents "
-        "as `stanceline predict` does, which int8 answers depend on",
+        help="documents per chunk (one output file each); answers do not depend on it (every backend answers a "
+        "window as it would alone)",
     )
     score.add_argument("--batch-documents", type=int, default=16, help="documents per model batch inside an actor")
     score.set_defaults(run=cmd_score)
@@ -404,16 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--model", default=None)
-    serve.add_argument("--backend", default=None, choices=["auto", "torch", "onnx"])
+    serve.add_argument("--backend", default=None, choices=BACKENDS)
     serve.set_defaults(run=cmd_serve)
 
-    export = commands.add_parser("export", help="write an int8 ONNX copy of a model into its folder")
+    export = commands.add_parser(
+        "export", help="write the ONNX copies of a model (float32, int8) into its folder and check them against torch"
+    )
     export.add_argument("--model", default=DEFAULT_MODEL)
     export.add_argument(
         "--dev",
         default=DEFAULT_DEV if Path(DEFAULT_DEV).exists() else "",
-        help="corpus file whose windows, with each public dev portion in --data-dir, int8 must answer as torch "
-        "does for `auto` to serve it ('' skips the check)",
+        help="corpus file whose windows, with each public dev portion in --data-dir, the float32 copy must answer as "
+        "torch does for `auto` to serve it ('' skips the check, and auto keeps torch)",
     )
     export.add_argument("--data-dir", default="data")
     export.set_defaults(run=cmd_export)

@@ -1,5 +1,11 @@
-"""What runs the model: PyTorch or the int8 ONNX copy, behind one small contract (`Backend`), and the
+"""What runs the model: PyTorch or an ONNX copy, behind one small contract (`Backend`), and the
 `Classifier` that tokenizes (target, window) pairs and feeds a backend length-sorted batches.
+
+Backends: `torch`; `onnx`, ONNX Runtime on the float32 export (`model.onnx`): the same labels as torch and
+an answer that does not depend on which other windows share its batch; `int8`, ONNX Runtime on the
+dynamically quantized copy (`model.int8.onnx`), opt-in: it scales activations per session call, so it is
+run one window per call, which makes each window's answer its own (see `OnnxBackend`). `auto` serves
+`onnx` on a CPU where the folder's float32 export passed its check (`backends.json`), else torch.
 
 Torch and ONNX Runtime are imported when a backend is built, not with this module: importing torch takes
 seconds, and the command line, the schema checks and the web server's start should not wait for it.
@@ -23,15 +29,50 @@ FLOAT_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 CHECK_FILE = "backends.json"
-"""The int8 check's record (`export.check_int8`), beside the int8 file it judged."""
+"""The backends' check record (`export.check_backends`), beside the ONNX files it judged."""
+BACKENDS = ("auto", "torch", "onnx", "int8")
+"""Backend names the command line and the settings accept."""
+ONNX_FILES = {"onnx": FLOAT_FILE, "int8": INT8_FILE}
+"""The file each ONNX Runtime backend runs."""
+CHECK_KEYS = {"onnx": "onnx_keeps_accuracy", "int8": "int8_keeps_accuracy"}
+"""The verdict of each ONNX backend in the check record."""
+INT8_PER_ROW = True
+"""int8 runs one window per session call: dynamic quantization scales activations over the whole call, so
+batched, a window's answer would depend on its neighbours (reports/EXPERIMENTS.md, "third session")."""
+
+
+def check_record(folder: Path) -> dict | None:
+    """The folder's `backends.json`, or None when no check was run."""
+    path = Path(folder) / CHECK_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def verified(folder: Path, backend: str) -> bool:
+    """True when the ONNX `backend`'s file exists in the folder and its accuracy check passed."""
+    record = check_record(folder)
+    return (Path(folder) / ONNX_FILES[backend]).exists() and bool(record and record.get(CHECK_KEYS[backend]))
 
 
 def int8_verified(folder: Path) -> bool:
     """True when the folder's int8 model exists and its accuracy check passed."""
-    path = Path(folder) / CHECK_FILE
-    if not (Path(folder) / INT8_FILE).exists() or not path.exists():
-        return False
-    return bool(json.loads(path.read_text(encoding="utf-8")).get("int8_keeps_accuracy"))
+    return verified(folder, "int8")
+
+
+def auto_backend(folder: Path, gpu: bool) -> tuple[str, str]:
+    """What `auto` serves for `folder`, and why: torch on a GPU; else ONNX float32 where its check passed;
+    else torch, with the reason the float32 export cannot be served (never int8 on its own: it is opt-in)."""
+    folder = Path(folder)
+    if gpu:
+        return "torch", "a GPU is present"
+    if verified(folder, "onnx"):
+        return "onnx", f"{FLOAT_FILE} passed its check ({CHECK_FILE})"
+    if not (folder / FLOAT_FILE).exists():
+        only_int8 = " (the int8 copy is served only when asked for: --backend int8)" if (folder / INT8_FILE).exists() else ""
+        return "torch", f"no {FLOAT_FILE} in {folder}{only_int8}: run `stanceline export --model {folder}`"
+    record = check_record(folder)
+    if record is None or CHECK_KEYS["onnx"] not in record:
+        return "torch", f"{FLOAT_FILE} has no check in {CHECK_FILE}: run `stanceline export --model {folder}`"
+    return "torch", f"{FLOAT_FILE} failed its check ({CHECK_FILE}): its labels differ from torch's"
 
 
 class Backend(Protocol):
@@ -65,27 +106,27 @@ def load_backend(folder: Path, backend: str = "auto", threads: int | None = None
     """The named backend for the model in `folder`; `threads` caps its CPU threads (None: all cores);
     `spin=False` lets ONNX Runtime's threads sleep between operators instead of busy-waiting (see `OnnxBackend`).
 
-    "auto" picks ONNX int8 (the faster CPU backend) when no GPU is present and the folder's int8 model
-    passed its accuracy check on dev (`export.check_int8`), else torch."""
+    "auto" picks ONNX float32 (faster than torch on CPU, same labels) when no GPU is present and the folder's
+    float32 export passed its check on dev (`export.check_backends`), else torch (`auto_backend`)."""
     if backend == "auto":
         import torch
 
-        backend = "onnx" if not torch.cuda.is_available() and int8_verified(Path(folder)) else "torch"
-        if backend == "torch" and not torch.cuda.is_available() and (Path(folder) / CHECK_FILE).exists():
-            logger.warning(
-                "the int8 copy of %s failed its check (%s): serving torch, which is slower on CPU",
-                folder,
-                CHECK_FILE,
-            )
+        backend, reason = auto_backend(Path(folder), torch.cuda.is_available())
+        exported = any((Path(folder) / name).exists() for name in ONNX_FILES.values())
+        if backend == "torch" and exported and not torch.cuda.is_available():
+            logger.warning("serving torch for %s, which is slower on CPU: %s", folder, reason)
+        else:
+            logger.info("auto backend for %s: %s (%s)", folder, backend, reason)
     if backend == "torch":
         if threads:
             import torch
 
             torch.set_num_threads(threads)
         return TorchBackend(folder)
-    if backend == "onnx":
-        return OnnxBackend(folder, threads=threads, spin=spin)
-    raise ValueError(f"unknown backend {backend!r}; expected 'torch' or 'onnx'")
+    if backend in ONNX_FILES:
+        per_row = backend == "int8" and INT8_PER_ROW
+        return OnnxBackend(folder, threads=threads, file=ONNX_FILES[backend], spin=spin, name=backend, per_row=per_row)
+    raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
 class Classifier:
@@ -128,21 +169,34 @@ class Classifier:
 
 
 class OnnxBackend:
-    """ONNX Runtime on the int8 model, threads set once.
+    """ONNX Runtime on one of the folder's ONNX files (`file`), threads set once.
+
+    `per_row=True` runs each window in its own session call, its padding removed. Dynamic int8 computes
+    its activation scales over everything in a call, so in a batch a window's answer depends on the other
+    windows; alone, it depends only on itself. The float32 model needs no such care: its batched answers
+    equal its single ones exactly on this CPU (reports/EXPERIMENTS.md).
 
     By default ONNX Runtime's worker threads spin between operators, which lowers the latency of one call
     when nothing else needs the cores. In the server, the event loop and the planning threads share those
     cores with the model, and spinning takes CPU from them: `spin=False` there (measured in
     reports/EXPERIMENTS.md, "Serving overhead")."""
 
-    name = "onnx"
-
-    def __init__(self, folder: Path, threads: int | None = None, file: str = INT8_FILE, spin: bool = True) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        threads: int | None = None,
+        file: str = FLOAT_FILE,
+        spin: bool = True,
+        name: str = "onnx",
+        per_row: bool = False,
+    ) -> None:
         import onnxruntime
 
         path = Path(folder) / file
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `make export` (stanceline export --model {folder}) first")
+        self.name = name
+        self.per_row = per_row
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
@@ -155,4 +209,12 @@ class OnnxBackend:
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         feed = {name: value for name, value in batch.items() if name in self.input_names}
-        return self.session.run(["logits"], feed)[0]
+        if not self.per_row:
+            return self.session.run(["logits"], feed)[0]
+        kept = batch["attention_mask"].astype(bool)  # the row's own tokens, wherever the tokenizer padded
+        return np.concatenate(
+            [
+                self.session.run(["logits"], {name: value[row : row + 1, kept[row]] for name, value in feed.items()})[0]
+                for row in range(len(kept))
+            ]
+        )

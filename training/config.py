@@ -60,8 +60,8 @@ class TrainConfig:
             bundled articles more passes than the much larger public corpora in the same run.
         served_windows: also train each bundled pair on the windows the predictor reads for it (where
             party and issue meet), not only on the windows around its gold evidence.
-        export_onnx: write the int8 ONNX copy (`model.int8.onnx`) into the folder after training, so the
-            fast backend is ready without `make export`.
+        export_onnx: write the ONNX copies (`model.onnx`, `model.int8.onnx`) into the folder after training and
+            check them, so the faster CPU backend is ready without `make export`.
         freeze_embeddings: keep the word-embedding matrix (half of MiniLM's weights) fixed; it saves
             optimiser work on CPU and rarely costs accuracy when fine-tuning.
         frozen_layers: how many of the encoder's lowest layers stay fixed (with the embeddings, whatever

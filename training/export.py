@@ -1,4 +1,4 @@
-"""The int8 ONNX copy of a trained model, and the check that decides whether `auto` serves it.
+"""The ONNX copies of a trained model, and the check that decides whether `auto` serves them.
 
 `export_onnx` writes `model.onnx` (float32) and `model.int8.onnx` (weights int8, activations quantized
 on the fly) into the model folder. Every matrix product is quantized except the feed-forward output
@@ -7,9 +7,11 @@ activations that per-tensor int8 handles worst (Bondarenko et al., 2021, "Unders
 the Challenges of Efficient Transformer Quantization"); keeping it in float removed the dev stance drop
 that int8 otherwise cost (reports/EXPERIMENTS.md, "Quantization routes").
 
-int8 costs some accuracy, how much depends on the model, so `check_int8` scores the dev split with both
-backends and writes the result to `backends.json`; the `auto` backend serves int8 only where that check
-passed, and says so in the log, `/v1/model` and the model card where it did not.
+`check_backends` scores dev windows with torch and with each ONNX copy and writes the result to
+`backends.json`. The float32 copy should keep every label (it computes what torch computes, in another
+order); the check is there to catch an export that went wrong. `auto` serves the float32 copy only where
+that check passed; int8 costs some accuracy, how much depends on the model, and is served only when asked
+for (`--backend int8`); its agreement is recorded for that choice.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from training import public
-from training.backends import CHECK_FILE, FLOAT_FILE, INPUT_NAMES, INT8_FILE
+from training.backends import CHECK_FILE, CHECK_KEYS, FLOAT_FILE, INPUT_NAMES, INT8_FILE, ONNX_FILES
 from training.evaluate import evaluate_articles
 from training.files import write_lines_atomically
 from training.items import items_from_articles
@@ -30,7 +32,7 @@ from training.modeling import load_sequence_model
 from training.predictor import Predictor
 
 MIN_AGREEMENT = 0.97
-"""Smallest share of checked windows whose stance and sentiment labels int8 must keep for `auto` to serve it."""
+"""Smallest share of checked windows whose stance and sentiment labels an ONNX copy must keep to pass."""
 MAX_CHECK_WINDOWS = 3000
 """Windows the check reads at most (about a minute for both backends on 2 cores)."""
 
@@ -66,8 +68,9 @@ def named_inputs(model, names: list[str]):
 
 
 def export_onnx(folder: Path) -> Path:
-    """Export the folder's model to ONNX and quantize it; returns the int8 file's path. Any earlier
-    int8 check is removed with the file it judged, so `auto` keeps torch until `check_int8` runs again."""
+    """Export the folder's model to ONNX (float32) and quantize a copy; returns the float32 file's path.
+    Any earlier check is removed with the files it judged, so `auto` keeps torch until `check_backends`
+    runs again."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoTokenizer
@@ -99,50 +102,57 @@ def export_onnx(folder: Path) -> Path:
     (folder / CHECK_FILE).unlink(missing_ok=True)  # a check of the previous int8 file no longer holds
     os.replace(partial_float, float_path)
     os.replace(partial_int8, int8_path)
-    return int8_path
+    return float_path
 
 
-def check_int8(folder: Path, dev_articles: list[dict], dev_file: str, data_dir: Path | str = "data") -> dict:
-    """Compare the int8 backend of `folder` with torch, write `backends.json` (atomically) and return it.
+def check_backends(folder: Path, dev_articles: list[dict], dev_file: str, data_dir: Path | str = "data") -> dict:
+    """Compare each ONNX backend of `folder` (float32 `onnx`, `int8`) with torch, write `backends.json`
+    (atomically) and return it.
 
-    Fidelity is judged on what int8 changes: on every window the predictor reads for the dev articles and
+    Fidelity is judged on what a copy changes: on every window the predictor reads for the dev articles and
     for the dev portion of each public corpus in `data_dir` (at most `MAX_CHECK_WINDOWS`), the share whose
-    stance and sentiment labels int8 keeps, and how far its probabilities move. A macro-F1 difference on a
-    few hundred pairs cannot tell a real loss from noise (its 95% interval is about +-0.05); agreement over
+    stance and sentiment labels the copy keeps, and how far its probabilities move. A macro-F1 difference on
+    a few hundred pairs cannot tell a real loss from noise (its 95% interval is about +-0.05); agreement over
     thousands of windows can, and its Wilson interval is recorded so the reader sees the resolution.
-    Article-level macro-F1 of both backends on the dev articles is recorded beside it."""
+    Article-level macro-F1 of every backend on the dev articles is recorded beside it."""
     folder = Path(folder)
-    predictors = {backend: Predictor.from_folder(folder, backend=backend) for backend in ("torch", "onnx")}
+    names = ["torch"] + [name for name, file in ONNX_FILES.items() if (folder / file).exists()]
+    predictors = {backend: Predictor.from_folder(folder, backend=backend) for backend in names}
     inputs, sources = check_inputs(predictors["torch"], dev_articles, data_dir)
-    torch_probabilities = predictors["torch"].classifier.predict(inputs)
-    int8_probabilities = predictors["onnx"].classifier.predict(inputs)
-    heads = {}
-    for head in ("stance", "sentiment", "evidence"):
-        if head in torch_probabilities and len(inputs):
-            same = torch_probabilities[head].argmax(axis=1) == int8_probabilities[head].argmax(axis=1)
-            drift = np.abs(torch_probabilities[head] - int8_probabilities[head]).max(axis=1)
-            heads[head] = {
-                "agreement": round(float(same.mean()), 4),
-                "agreement_ci95": wilson_interval(int(same.sum()), len(same)),
-                "mean_drift": round(float(drift.mean()), 4),
-                "max_drift": round(float(drift.max()), 4),
-            }
+    reference = predictors["torch"].classifier.predict(inputs)
+    record: dict = {"dev_file": dev_file, "windows": len(inputs), "sources": sources, "min_agreement": MIN_AGREEMENT}
+    for backend in names[1:]:
+        probabilities = predictors[backend].classifier.predict(inputs)
+        heads = agreement(reference, probabilities) if len(inputs) else {}
+        keeps = bool(heads) and all(
+            heads[head]["agreement"] >= MIN_AGREEMENT for head in ("stance", "sentiment") if head in heads
+        )
+        record[backend] = {"file": ONNX_FILES[backend], "heads": heads}
+        record[CHECK_KEYS[backend]] = keeps
     scores = {}
     for backend, predictor in predictors.items():
         metrics = evaluate_articles(predictor, dev_articles, bootstrap=0) if dev_articles else {}
         scores[backend] = {task: metrics[task]["macro_f1"] for task in ("stance", "sentiment") if task in metrics}
-    keeps = bool(heads) and all(heads[head]["agreement"] >= MIN_AGREEMENT for head in ("stance", "sentiment") if head in heads)
-    record = {
-        "dev_file": dev_file,
-        "windows": len(inputs),
-        "sources": sources,
-        "heads": heads,
-        "min_agreement": MIN_AGREEMENT,
-        "macro_f1": scores,
-        "int8_keeps_accuracy": keeps,
-    }
+    record["macro_f1"] = scores
     write_lines_atomically(folder / CHECK_FILE, [json.dumps(record, indent=2) + "\n"])
     return record
+
+
+def agreement(reference: dict[str, np.ndarray], probabilities: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Per head: the share of windows whose label matches the reference's (with its 95% interval), and
+    how far the probabilities move (mean and max over windows of the largest change)."""
+    heads = {}
+    for head in ("stance", "sentiment", "evidence"):
+        if head in reference:
+            same = reference[head].argmax(axis=1) == probabilities[head].argmax(axis=1)
+            drift = np.abs(reference[head] - probabilities[head]).max(axis=1)
+            heads[head] = {
+                "agreement": round(float(same.mean()), 4),
+                "agreement_ci95": wilson_interval(int(same.sum()), len(same)),
+                "mean_drift": round(float(drift.mean()), 6),
+                "max_drift": round(float(drift.max()), 6),
+            }
+    return heads
 
 
 def check_inputs(predictor: Predictor, dev_articles: list[dict], data_dir: Path | str) -> tuple[list[tuple[str, str]], dict]:
@@ -172,14 +182,21 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> list[float]
 
 
 def describe_check(record: dict) -> str:
-    """One line on a `check_int8` record, for logs, the command line and the model card."""
-    verdict = "auto serves int8" if record["int8_keeps_accuracy"] else "INT8 DOES NOT HOLD: auto serves torch"
-    agreement = ", ".join(
-        f"{head} {info['agreement']:.1%} ({info['agreement_ci95'][0]:.1%}-{info['agreement_ci95'][1]:.1%})"
-        for head, info in record["heads"].items()
-        if head != "evidence"
-    )
+    """One line on a `check_backends` record, for logs, the command line and the model card."""
+    parts = []
+    for backend, label in (("onnx", "ONNX float32"), ("int8", "int8")):
+        if backend in record:
+            heads = record[backend]["heads"]
+            kept = ", ".join(
+                f"{head} {info['agreement']:.1%} ({info['agreement_ci95'][0]:.1%}-{info['agreement_ci95'][1]:.1%})"
+                for head, info in heads.items()
+                if head != "evidence"
+            )
+            verdict = "passes" if record[CHECK_KEYS[backend]] else "FAILS"
+            parts.append(f"{label} keeps {kept or 'no labels'}: {verdict}")
+    served = "auto serves ONNX float32" if record.get(CHECK_KEYS["onnx"]) else "auto serves torch"
     return (
-        f"int8 check on {record['windows']} windows ({', '.join(record['sources'])}): labels kept {agreement or 'none'}, "
-        f"needed {record['min_agreement']:.0%}: {verdict}"
+        f"backend check on {record['windows']} windows ({', '.join(record['sources'])}), labels kept against torch, "
+        f"needed {record['min_agreement']:.0%}: {'; '.join(parts) or 'no ONNX copy'}; {served}"
+        + ("; int8 is served only with --backend int8" if "int8" in record else "")
     )

@@ -37,7 +37,7 @@ from training.data import count_pairs, file_sha256, load_articles
 from training.distill import distillation_loss, teacher_logits
 from training.evaluate import evaluate_articles, evaluate_items
 from training.examples import Example, WindowOptions, examples_from_articles, label_counts
-from training.export import check_int8, describe_check, export_onnx
+from training.export import check_backends, describe_check, export_onnx
 from training.labels import (
     EVIDENCE_LABELS,
     HEADS,
@@ -467,13 +467,14 @@ def write_model_folder(run: Run, trainer: TwoHeadTrainer, tokenizer, work: Path,
 
 
 def post_training_checks(run: Run, meta: ModelMeta, work: Path) -> None:
-    """The int8 export and its check, held-out evaluation, and the model card that reports them."""
+    """The ONNX exports and their check, held-out evaluation, and the model card that reports them."""
     config = run.config
     if config.export_onnx:
         export_onnx(work)
         if run.dev_articles:
-            run.record["int8_check"] = describe_check(check_int8(work, run.dev_articles, config.dev_file, config.data_dir))
-            logger.info(run.record["int8_check"])
+            record = check_backends(work, run.dev_articles, config.dev_file, config.data_dir)
+            run.record["backend_check"] = describe_check(record)
+            logger.info(run.record["backend_check"])
     corpora = list(run.record["public_corpora"])
     metrics = evaluate_held_out(work, config, run.dev_articles, corpora) if config.evaluate_dev else {}
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -557,7 +558,9 @@ def write_model_card(folder: Path, meta: ModelMeta, config: TrainConfig, data: d
         data_rows="\n".join(rows),
         data_note=f"\n{data['public_corpora_note']}\n" if data.get("public_corpora_note") else "",
         label_counts=json.dumps(data["label_counts"]),
-        int8_check=data.get("int8_check", "No int8 copy was exported (`make export` writes and checks one)."),
+        backend_check=data.get(
+            "backend_check", data.get("int8_check", "No ONNX copy was exported (`make export` writes and checks one).")
+        ),
         metric_lines="\n".join(metric_lines) or "No dev evaluation was run.",
     )
     (folder / "README.md").write_text(filled, encoding="utf-8")

@@ -43,7 +43,8 @@ async def model(predictor: PredictorDep) -> dict:
         "profile": meta.get("profile") or "",
         "base_model": meta["base_model"],
         "backend": predictor.classifier.backend.name,
-        "int8_check": info["backends"],
+        "backend_check": info["backends"],
+        "int8_check": info["backends"],  # the check's earlier name, kept for existing clients
         "labels": {"stance": meta["stance_labels"], "sentiment": meta["sentiment_labels"]},
         "input": {"max_length": meta["max_length"], "window_chars": meta["window_chars"]},
         "training_data": info["data"],

@@ -1,14 +1,16 @@
-"""The int8 ONNX backend answers like the torch backend on the same model folder."""
+"""The ONNX backends answer like the torch backend on the same model folder: float32 (`onnx`) to rounding,
+int8 to its checked agreement; `auto` serves float32 only where its check passed, and int8 never."""
 
 import json
+import logging
 import shutil
 
 import numpy as np
 import pytest
 
-from training.backends import CHECK_FILE, INT8_FILE, Classifier, load_backend
+from training.backends import CHECK_FILE, FLOAT_FILE, INT8_FILE, Classifier, load_backend
 from training.data import load_articles
-from training.export import check_int8, export_onnx, ffn_output_matmuls, wilson_interval
+from training.export import check_backends, describe_check, export_onnx, ffn_output_matmuls, wilson_interval
 from training.predictor import Document, PairRequest, Predictor
 
 
@@ -39,8 +41,9 @@ def test_int8_keeps_each_feed_forward_output_projection_in_float(exported_model)
 def test_a_new_export_drops_the_check_of_the_previous_int8_file(exported_model, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(exported_model, folder)
-    (folder / CHECK_FILE).write_text(json.dumps({"int8_keeps_accuracy": True}))
-    export_onnx(folder)
+    (folder / CHECK_FILE).write_text(json.dumps({"onnx_keeps_accuracy": True, "int8_keeps_accuracy": True}))
+    assert load_backend(folder, "auto").name == "onnx"
+    assert export_onnx(folder) == folder / FLOAT_FILE
     assert not (folder / CHECK_FILE).exists()
     assert load_backend(folder, "auto").name == "torch"
 
@@ -51,14 +54,19 @@ def test_onnx_probabilities_match_torch(exported_model):
         ("overall", "Kenya ratified the treaty on fisheries and praised the talks."),
     ]
     torch_probs = Classifier(exported_model, backend="torch").predict(pairs)
-    onnx_probs = Classifier(exported_model, backend="onnx").predict(pairs)
+    float_probs = Classifier(exported_model, backend="onnx").predict(pairs)
+    int8_probs = Classifier(exported_model, backend="int8").predict(pairs)
     for task in ("stance", "sentiment"):
-        assert np.abs(torch_probs[task] - onnx_probs[task]).max() < 0.05
-        assert (torch_probs[task].argmax(1) == onnx_probs[task].argmax(1)).all()
+        assert np.abs(torch_probs[task] - float_probs[task]).max() < 1e-5, "float32: the same arithmetic, reordered"
+        assert np.abs(torch_probs[task] - int8_probs[task]).max() < 0.05
+        assert (torch_probs[task].argmax(1) == float_probs[task].argmax(1)).all()
+        assert (torch_probs[task].argmax(1) == int8_probs[task].argmax(1)).all()
 
 
-def test_the_predictor_serves_from_onnx(exported_model):
-    predictor = Predictor.from_folder(exported_model, backend="onnx")
+@pytest.mark.parametrize("backend", ["onnx", "int8"])
+def test_the_predictor_serves_from_onnx(exported_model, backend):
+    predictor = Predictor.from_folder(exported_model, backend=backend)
+    assert predictor.classifier.backend.name == backend
     text = "Japan demanded that North Korea halt its missile launches. Russia offered to host talks on the missile issue."
     (answer,) = predictor.predict(
         [Document(text, [PairRequest("Japan", "missile launches"), PairRequest("Russia", "missile launches")])]
@@ -83,23 +91,47 @@ def test_onnx_backend_without_export_names_the_fix(tiny_model):
         Classifier(tiny_model, backend="onnx")
 
 
-def test_auto_serves_int8_only_after_it_passed_the_dev_check(exported_model, tiny_corpus, tmp_path):
+def test_auto_serves_float32_only_after_it_passed_the_dev_check(exported_model, tiny_corpus, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(exported_model, folder)
     (folder / CHECK_FILE).unlink(missing_ok=True)
-    assert load_backend(folder, "auto").name == "torch", "an unchecked int8 model is not served by default"
+    assert load_backend(folder, "auto").name == "torch", "an unchecked export is not served by default"
 
-    record = check_int8(folder, load_articles(tiny_corpus), str(tiny_corpus), data_dir=tmp_path / "no-data")
-    assert set(record["macro_f1"]) == {"torch", "onnx"} and record["sources"] == {"dev": record["windows"]}
+    record = check_backends(folder, load_articles(tiny_corpus), str(tiny_corpus), data_dir=tmp_path / "no-data")
+    assert set(record["macro_f1"]) == {"torch", "onnx", "int8"} and record["sources"] == {"dev": record["windows"]}
     assert record["windows"] >= 30, "every window the predictor reads for the 30 dev pairs"
-    kept = [record["heads"][head]["agreement"] >= record["min_agreement"] for head in ("stance", "sentiment")]
+    assert record["macro_f1"]["onnx"] == record["macro_f1"]["torch"]
+    for head, info in record["onnx"]["heads"].items():
+        assert info["agreement"] == 1.0 and info["max_drift"] < 1e-4, head
+    assert record["onnx_keeps_accuracy"]
+    kept = [record["int8"]["heads"][head]["agreement"] >= record["min_agreement"] for head in ("stance", "sentiment")]
     assert record["int8_keeps_accuracy"] == all(kept)
     assert json.loads((folder / CHECK_FILE).read_text()) == record
+    assert "auto serves ONNX float32" in describe_check(record)
 
     for keeps, expected in ((True, "onnx"), (False, "torch")):
-        (folder / CHECK_FILE).write_text(json.dumps({**record, "int8_keeps_accuracy": keeps}))
-        assert load_backend(folder, "auto").name == expected
-    assert load_backend(folder, "onnx").name == "onnx", "asking for onnx by name still gets it"
+        (folder / CHECK_FILE).write_text(json.dumps({**record, "onnx_keeps_accuracy": keeps, "int8_keeps_accuracy": True}))
+        assert load_backend(folder, "auto").name == expected, "a passing int8 check never makes auto serve int8"
+    assert load_backend(folder, "int8").name == "int8", "asking for int8 by name still gets it"
+
+
+def test_an_older_folder_keeps_working_and_auto_says_why_it_serves_torch(exported_model, tmp_path, caplog):
+    """Folders exported before the float32 check: an int8 check alone, or an int8 file alone."""
+    folder = tmp_path / "model"
+    shutil.copytree(exported_model, folder)
+    (folder / CHECK_FILE).write_text(json.dumps({"heads": {}, "int8_keeps_accuracy": True}))
+    with caplog.at_level(logging.WARNING, logger="training.backends"):
+        assert load_backend(folder, "auto").name == "torch"
+    assert "model.onnx has no check" in caplog.text and "stanceline export" in caplog.text
+
+    (folder / FLOAT_FILE).unlink()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="training.backends"):
+        assert load_backend(folder, "auto").name == "torch"
+    assert "no model.onnx" in caplog.text and "--backend int8" in caplog.text
+    assert load_backend(folder, "int8").name == "int8"
+    with pytest.raises(FileNotFoundError, match="make export"):
+        load_backend(folder, "onnx")
 
 
 @pytest.mark.parametrize("bf16", ["no", "yes"])
@@ -113,17 +145,18 @@ def test_int8_export_holds_after_fp32_and_bf16_training(tiny_base_model, tiny_co
     )
     record = json.loads((folder / CHECK_FILE).read_text())
     assert json.loads((folder / "data.json").read_text())["bf16"] is (bf16 == "yes")
-    assert (folder / INT8_FILE).exists() and record["dev_file"] == str(tiny_corpus)
-    assert record["int8_keeps_accuracy"], record["heads"]
+    assert (folder / INT8_FILE).exists() and (folder / FLOAT_FILE).exists() and record["dev_file"] == str(tiny_corpus)
+    assert record["onnx_keeps_accuracy"], record["onnx"]["heads"]
+    assert record["int8_keeps_accuracy"], record["int8"]["heads"]
     assert load_backend(folder, "auto").name == "onnx"
-    assert "auto serves int8" in (folder / "README.md").read_text()
+    assert "auto serves ONNX float32" in (folder / "README.md").read_text()
 
 
 def test_the_check_reads_the_public_dev_portions_too(exported_model, tiny_corpus, tmp_path):
     from tests.training.test_public import write_upstream
 
     data_dir = write_upstream(tmp_path / "data")
-    record = check_int8(exported_model, load_articles(tiny_corpus), str(tiny_corpus), data_dir=data_dir)
+    record = check_backends(exported_model, load_articles(tiny_corpus), str(tiny_corpus), data_dir=data_dir)
     assert {"dev", "newsmtsc:dev", "un-quadclass:dev"} <= set(record["sources"])
     assert record["windows"] == sum(record["sources"].values())
 
