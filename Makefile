@@ -88,7 +88,7 @@ eval-reviews: install ## score the current model on the reviewers' held-out docu
 trends: install ## stance over time per (party, issue) and PERIOD (month) from the review store, or SCORED=folder of `stanceline score` output -> reports/trends/report.html
 	$(STANCELINE) trends $(if $(SCORED),$(SCORED),--from-store) --period $(PERIOD) --output reports/trends
 
-export: install ## write the int8 ONNX model into the current model folder
+export: install ## write the ONNX copies (float32, int8) into the current model folder and check them against torch
 	$(STANCELINE) export --model $(MODEL)
 
 serve: install ## train a model if there is none (public corpora first), then serve API and web page on localhost:8000

@@ -5,7 +5,9 @@ its batch), `static` (QDQ, activation scales calibrated once on dev windows), `n
 `MatMulNBits`; accuracy level 4 quantizes activations per row block, which keeps a row's answer
 independent of its batch), `nbits8-float` (the same weights computed in float), `dynamic-rows` (today's
 dynamic int8 file run one window per session call, padding removed: each window gets its own activation
-scales, so its answer cannot depend on a batch), `float-rows` (the float32 export run the same way). The
+scales, so its answer cannot depend on a batch), `float-rows` (the float32 export run the same way),
+`fused` (the float32 export through ONNX Runtime's transformer optimizer: fused attention, layer norm and
+GELU, `--fused-type bert`). The
 float32 export (`float`, batched) and torch are always timed beside them.
 
     python benchmarks/int8_routes.py --model models/r15-minilm --dev datasets/stanceline-wire/dev.jsonl
@@ -77,6 +79,14 @@ def nbits_route(float_path: Path, out: Path, accuracy_level: int, exclude: list[
     quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
 
 
+def fused_route(float_path: Path, out: Path, model_type: str, heads: int, hidden: int) -> None:
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(str(float_path), model_type=model_type, num_heads=heads, hidden_size=hidden, opt_level=1)
+    print(json.dumps({"route": "fused", "fused_operators": optimized.get_fused_operator_statistics()}), flush=True)
+    optimized.save_model_to_file(str(out))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
@@ -85,6 +95,7 @@ def main() -> None:
     parser.add_argument("--routes", default="dynamic,static,nbits8,nbits8-float")
     parser.add_argument("--exclude-ffn-output", default="static,dynamic", help="routes that keep the FFN output matmul in float")
     parser.add_argument("--block-size", type=int, default=32)
+    parser.add_argument("--fused-type", default="bert", help="model_type for ONNX Runtime's transformer optimizer")
     parser.add_argument("--speed-windows", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -123,6 +134,9 @@ def main() -> None:
             nbits_route(scratch / FLOAT_FILE, path, 4, exclude, args.block_size)
         elif route == "nbits8-float":
             nbits_route(scratch / FLOAT_FILE, path, 0, exclude, args.block_size)
+        elif route == "fused":
+            heads, hidden = config["num_attention_heads"], config["hidden_size"]
+            fused_route(scratch / FLOAT_FILE, path, args.fused_type, heads, hidden)
         if route not in files:
             files[route] = path
             print(json.dumps({"route": route, "built_s": round(time.perf_counter() - started, 1)}), flush=True)
