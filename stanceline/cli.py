@@ -1,4 +1,4 @@
-"""The `stanceline` command: validate, data, train, evaluate, predict, score, trends, serve, export."""
+"""The `stanceline` command: validate, data, train, evaluate, predict, score, trends, serve, export, calibrate."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from training.backends import BACKENDS
 from training.corpora import MODULES
+from training.predictor import WINDOW_POOLINGS
 
 DEFAULT_MODEL = "models/current"
 DEFAULT_TRAIN = "datasets/stanceline-wire/train.jsonl"
@@ -85,7 +86,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.labels import SENTIMENT_LABELS, STANCE_LABELS
     from training.predictor import Predictor
 
-    predictor = Predictor.from_folder(args.model, backend=args.backend, reader=args.reader)
+    predictor = Predictor.from_folder(args.model, backend=args.backend, reader=args.reader, pooling=args.window_pooling)
     options = WindowOptions(predictor.meta.window_chars, issue_markers=predictor.meta.issue_markers)
     review_articles = None
     if args.data.startswith(REVIEWS_SPEC):
@@ -127,6 +128,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "folder": str(Path(args.model).resolve()),
         "backend": predictor.classifier.backend.name,
         "reader": predictor.reader,
+        "window_pooling": predictor.pooling,
     }
     metrics["data"]["source"] = args.data
     if review_articles is not None:
@@ -256,6 +258,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from training.calibration import recalibrate
+    from training.data import load_articles
+    from training.modeling import ModelMeta
+
+    folder = Path(args.model)
+    before = ModelMeta.load(folder)
+    after = recalibrate(folder, load_articles(args.dev), args.window_pooling)
+    print(
+        f"{folder}: window pooling {before.window_pooling} -> {after.window_pooling}; "
+        f"temperatures {before.temperatures} -> {after.temperatures} (fitted on {args.dev})"
+    )
+    return 0
+
+
 def cmd_reviews_export(args: argparse.Namespace) -> int:
     from serving.store import Store
     from training.reviews import export_reviews
@@ -353,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how pairs are read: ranked by the evidence head (default where the model has one), the first "
         "windows in reading order, or only the gold evidence (oracle, for analysis)",
     )
+    evaluate.add_argument(
+        "--window-pooling",
+        default=None,
+        choices=WINDOW_POOLINGS,
+        help="how a pair's windows are pooled into its answer (default: the model's own, which its scores are calibrated for)",
+    )
     database_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
@@ -422,6 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--data-dir", default="data")
     export.set_defaults(run=cmd_export)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="set how a model pools a pair's windows and refit its score temperatures on dev under it"
+    )
+    calibrate.add_argument("--model", default=DEFAULT_MODEL)
+    calibrate.add_argument("--window-pooling", default=WINDOW_POOLINGS[0], choices=WINDOW_POOLINGS)
+    calibrate.add_argument("--dev", default=DEFAULT_DEV, help="corpus file of articles the temperatures are fitted on")
+    calibrate.set_defaults(run=cmd_calibrate)
 
     reviews = commands.add_parser("reviews", help="analysts' corrections kept by the server")
     review_commands = reviews.add_subparsers(dest="reviews_command", required=True)

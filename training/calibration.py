@@ -16,7 +16,7 @@ import numpy as np
 
 from training.items import items_from_articles
 from training.labels import TASKS
-from training.modeling import split_probabilities
+from training.modeling import ModelMeta, split_probabilities
 from training.predictor import Predictor
 
 TEMPERATURE_GRID = tuple(round(0.5 + 0.05 * step, 2) for step in range(71))
@@ -24,9 +24,10 @@ TEMPERATURE_GRID = tuple(round(0.5 + 0.05 * step, 2) for step in range(71))
 ECE_BINS = 15
 
 
-def fit_temperatures(folder: Path, dev_articles: list[dict]) -> dict[str, float]:
-    """The temperature of each answer head that minimises the dev answers' negative log-likelihood."""
-    predictor = Predictor.from_folder(folder, backend="torch")
+def fit_temperatures(folder: Path, dev_articles: list[dict], pooling: str | None = None) -> dict[str, float]:
+    """The temperature of each answer head that minimises the dev answers' negative log-likelihood, with
+    the pair's windows pooled by `pooling` (default: the folder's own)."""
+    predictor = Predictor.from_folder(folder, backend="torch", pooling=pooling)
     items = items_from_articles(dev_articles)
     plans = [predictor.plan(item.document) for item in items]
     inputs = [(m.target, m.window_text) for plan in plans for m in plan.model_inputs]
@@ -40,6 +41,16 @@ def fit_temperatures(folder: Path, dev_articles: list[dict]) -> dict[str, float]
             losses.append(_negative_log_likelihood(items, answers, task))
         fitted[task] = TEMPERATURE_GRID[int(np.argmin(losses))]
     return fitted
+
+
+def recalibrate(folder: Path, dev_articles: list[dict], pooling: str) -> ModelMeta:
+    """Switch a trained model folder to the window `pooling` and refit its temperatures under it: scores
+    stay calibrated when the pooling changes. `stanceline.json` is rewritten whole, only once both are known."""
+    meta = ModelMeta.load(folder)
+    temperatures = fit_temperatures(folder, dev_articles, pooling)
+    meta.window_pooling, meta.temperatures = pooling, temperatures
+    meta.save(folder)
+    return meta
 
 
 def _negative_log_likelihood(items, answers: list[dict], task: str) -> float:

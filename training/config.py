@@ -69,6 +69,9 @@ class TrainConfig:
             costs less on CPU; the lowest layers hold general syntax that fine-tuning changes least.
         calibrate: fit a softmax temperature per answer head on the dev file after training
             (`calibration.fit_temperatures`), so served scores are calibrated probabilities.
+        window_pooling: how the predictor pools a pair's windows into its answer (`predictor.WINDOW_POOLINGS`),
+            saved with the model; the temperatures are fitted under it. "geometric" (evidence-sharpened
+            log-linear pool) or "mean" (evidence-weighted mean, the pooling of models before 2026-12-07).
         evidence_windows: also train the evidence head on every other window the predictor could read
             for a bundled pair (not evidence unless it overlaps the gold evidence), so it learns to
             rank what serving reads.
@@ -134,6 +137,7 @@ class TrainConfig:
     export_onnx: bool = True
     pooling: Pooling = "cls"
     calibrate: bool = True
+    window_pooling: str = "geometric"
     evidence_windows: bool = True
     issue_markers: bool = False
     stance_only_files: list[str] = field(
@@ -167,6 +171,10 @@ class TrainConfig:
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        from training.predictor import WINDOW_POOLINGS  # here: the predictor's module imports this one
+
+        if self.window_pooling not in WINDOW_POOLINGS:
+            raise ValueError(f"window_pooling must be one of {', '.join(WINDOW_POOLINGS)}, not {self.window_pooling!r}")
         if not 0 <= self.distill_weight <= 1 or self.distill_temperature <= 0:
             raise ValueError("distill_weight must be in [0, 1] and distill_temperature above 0")
         if not isinstance(self.unlabelled_per_corpus, int) or self.unlabelled_per_corpus < 0:

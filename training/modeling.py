@@ -51,6 +51,10 @@ class ModelMeta:
     serving marks them only for such a model, so older models get the input they were trained on."""
     profile: str = ""
     """The recipe's profile ("fast", "accurate", "custom"; empty for models trained before profiles)."""
+    window_pooling: str = "mean"
+    """How the predictor pools a pair's windows into its answer (`predictor.WINDOW_POOLINGS`); `temperatures` were
+    fitted under it. Folders written before pooling was a choice pool by the mean, as they were fitted;
+    `stanceline calibrate --pooling geometric` refits one for the geometric pooling."""
     format_version: int = FORMAT_VERSION
     created: str = ""
 
@@ -60,7 +64,11 @@ class ModelMeta:
         return HEADS if self.evidence_labels else TASKS
 
     def save(self, folder: Path) -> None:
-        (folder / META_FILE).write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
+        """Write `stanceline.json` whole or not at all: a folder being served is never left half-written."""
+        path = folder / META_FILE
+        partial = path.with_name(f".{META_FILE}.partial")
+        partial.write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
 
     @classmethod
     def load(cls, folder: Path) -> ModelMeta:

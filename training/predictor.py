@@ -44,6 +44,14 @@ READERS = ("ranked", "first", "oracle")
 """How a pair's windows become its answer. "ranked": every candidate window up to the budget, weighted
 by the evidence head; "first": the first windows in reading order, averaged (models without the
 evidence head); "oracle": only the windows around the gold evidence the request pins (evaluation)."""
+WINDOW_POOLINGS = ("geometric", "mean")
+"""How a pair's window probabilities become one distribution. "geometric": windows weighted by their
+evidence probability cubed (`EVIDENCE_POWER`), then the weighted geometric mean, renormalised: a
+log-linear pool, in which a label that the windows showing the stance rule out stays unlikely, so the
+windows that only mention the party do not pull a clear stance towards `neutral`. "mean": windows
+weighted by their evidence probability, then the weighted arithmetic mean (the pooling until
+2026-12-07). reports/EXPERIMENTS.md, "Pooling", has both on the real-news dev set."""
+EVIDENCE_POWER = 3
 
 
 class PredictionInputError(ValueError):
@@ -147,7 +155,7 @@ def share_windows(sizes: list[int], budget: int, per_pair: int) -> list[int]:
 class Predictor:
     """Answers documents with a trained model folder and the catalog it carries."""
 
-    def __init__(self, classifier: Classifier, catalog: Catalog, reader: str | None = None) -> None:
+    def __init__(self, classifier: Classifier, catalog: Catalog, reader: str | None = None, pooling: str | None = None) -> None:
         self.classifier = classifier
         self.catalog = catalog
         self.meta = classifier.meta
@@ -158,6 +166,10 @@ class Predictor:
             raise ValueError(f"reader must be one of {', '.join(READERS)}, not {self.reader!r}")
         if self.reader == "ranked" and not self.meta.evidence_labels:
             raise ValueError(f"model {self.meta.name} has no evidence head: use the 'first' or 'oracle' reader")
+        self.pooling = pooling or self.meta.window_pooling
+        """The model folder's window pooling (its temperatures were fitted under it) unless one is asked for."""
+        if self.pooling not in WINDOW_POOLINGS:
+            raise ValueError(f"window pooling must be one of {', '.join(WINDOW_POOLINGS)}, not {self.pooling!r}")
 
     @classmethod
     def from_folder(
@@ -168,13 +180,16 @@ class Predictor:
         threads: int | None = None,
         reader: str | None = None,
         spin: bool = True,
+        pooling: str | None = None,
     ) -> Predictor:
         folder = Path(folder)
         if not folder.exists():
             raise FileNotFoundError(f"no model at {folder}: train one with `make train` or pass --model")
         catalog_dir = folder / "catalog"
         catalog = Catalog.load(catalog_dir) if catalog_dir.exists() else Catalog.load()
-        return cls(Classifier(folder, backend=backend, batch_size=batch_size, threads=threads, spin=spin), catalog, reader)
+        return cls(
+            Classifier(folder, backend=backend, batch_size=batch_size, threads=threads, spin=spin), catalog, reader, pooling
+        )
 
     # --- planning -------------------------------------------------------------------------------
     def plan(self, document: Document) -> DocumentPlan:
@@ -281,8 +296,8 @@ class Predictor:
                 {
                     "party": pair.party,
                     "issue": pair.issue,
-                    "stance": score("stance", weights @ stance_rows),
-                    "sentiment": score("sentiment", weights @ probabilities["sentiment"][rows]),
+                    "stance": score("stance", self.pool(weights, stance_rows)),
+                    "sentiment": score("sentiment", self.pool(weights, probabilities["sentiment"][rows])),
                     "mentioned": pair.mentioned,
                     "evidence": sorted(evidence, key=lambda item: (-item["weight"], item["start"])),
                 }
@@ -291,10 +306,21 @@ class Predictor:
 
     def window_weights(self, evidence: np.ndarray | None, count: int) -> np.ndarray:
         """How much each of a pair's `count` windows counts: its evidence probability (`evidence`, one row
-        per window), normalised over the pair, with the "ranked" reader; equal weights otherwise."""
+        per window; cubed for the geometric pooling), normalised over the pair, with the "ranked" reader;
+        equal weights otherwise."""
         relevance = evidence[:, 1] if self.reader == "ranked" and evidence is not None else np.ones(count)
+        if self.pooling == "geometric":
+            relevance = relevance**EVIDENCE_POWER
         total = relevance.sum()
         return relevance / total if total > 0 else np.full(count, 1.0 / max(count, 1))
+
+    def pool(self, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """One distribution from a pair's window distributions (`rows`, one per window) and their
+        `weights` (summing to 1), by `self.pooling` (see `WINDOW_POOLINGS`)."""
+        if self.pooling == "mean":
+            return weights @ rows
+        pooled = np.exp(weights @ np.log(np.clip(rows, 1e-9, 1.0)))
+        return pooled / pooled.sum()
 
     def model_info(self) -> dict[str, str]:
         return {"name": self.meta.name, "version": self.meta.created}

@@ -452,6 +452,7 @@ def write_model_folder(run: Run, trainer: TwoHeadTrainer, tokenizer, work: Path,
         evidence_labels=list(EVIDENCE_LABELS),
         issue_markers=config.issue_markers,
         profile=config.profile,
+        window_pooling=config.window_pooling,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     meta.save(work)

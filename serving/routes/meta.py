@@ -47,6 +47,7 @@ async def model(predictor: PredictorDep) -> dict:
         "int8_check": info["backends"],  # the check's earlier name, kept for existing clients
         "labels": {"stance": meta["stance_labels"], "sentiment": meta["sentiment_labels"]},
         "input": {"max_length": meta["max_length"], "window_chars": meta["window_chars"]},
+        "window_pooling": predictor.pooling,
         "training_data": info["data"],
         "metrics": info["metrics"],
     }

@@ -168,6 +168,7 @@ def test_health_model_metrics_and_docs(client):
     assert model["training_data"]["files"] and "dev" in model["metrics"]
     assert model["backend"] == "torch" and model["backend_check"] is model["int8_check"] is None  # the tiny model has no ONNX copy
     assert model["profile"] == "fast"  # the tiny recipe keeps TrainConfig's default profile
+    assert model["window_pooling"] == "geometric"
     client.post("/v1/predict", json={"text": TEXT})
     metrics = client.get("/metrics").text
     assert 'stanceline_requests_total{method="POST",route="/v1/predict",status="200"}' in metrics

@@ -24,11 +24,11 @@ from training.windows import ModelInput
 TEXT = "Tokyo praised the joint drills. Tokyo later demanded maximum pressure on Pyongyang."
 
 
-def predictor_for(reader: str | None, evidence_head: bool = True) -> Predictor:
+def predictor_for(reader: str | None, evidence_head: bool = True, pooling: str = "geometric") -> Predictor:
     meta = ModelMeta(
         name="m", base_model="b", max_length=64, window_chars=200, evidence_labels=["other", "evidence"] if evidence_head else []
     )
-    return Predictor(SimpleNamespace(meta=meta), Catalog.load(), reader)
+    return Predictor(SimpleNamespace(meta=meta), Catalog.load(), reader, pooling)
 
 
 def two_window_plan() -> DocumentPlan:
@@ -47,10 +47,11 @@ PROBABILITIES = {
 }
 
 
-def test_the_ranked_reader_follows_the_window_that_shows_the_stance():
-    (result,) = predictor_for("ranked").assemble(two_window_plan(), PROBABILITIES)["results"]
+@pytest.mark.parametrize(("pooling", "weights"), [("mean", [0.9, 0.1]), ("geometric", [0.9986, 0.0014])])
+def test_the_ranked_reader_follows_the_window_that_shows_the_stance(pooling, weights):
+    (result,) = predictor_for("ranked", pooling=pooling).assemble(two_window_plan(), PROBABILITIES)["results"]
     assert result["stance"]["label"] == "pressure"
-    assert [round(e["weight"], 2) for e in result["evidence"]] == [0.9, 0.1]  # heaviest first
+    assert [round(e["weight"], 4) for e in result["evidence"]] == weights  # heaviest first
     assert result["evidence"][0]["start"] == 32
     assert sum(result["stance"]["scores"].values()) == pytest.approx(1.0, abs=1e-3)
 
@@ -59,6 +60,30 @@ def test_the_reading_order_reader_averages_its_windows():
     (result,) = predictor_for("first").assemble(two_window_plan(), PROBABILITIES)["results"]
     assert result["stance"]["label"] == "cooperative"  # (0.9 + 0.2) / 2 against (0.05 + 0.7) / 2
     assert [e["weight"] for e in result["evidence"]] == [0.5, 0.5]
+
+
+def test_windows_that_only_mention_the_party_do_not_outvote_the_one_that_shows_its_stance():
+    """One window shows pressure; two more only mention the party. The arithmetic mean lets the two
+    outvote it (neutral); the geometric pooling of evidence-sharpened weights keeps the stance shown."""
+    inputs = [ModelInput("Japan on North Korea", TEXT, (0, len(TEXT)), (i, i + 1)) for i in range(3)]
+    plan = DocumentPlan(TEXT, [], [PairPlan("Japan", "North Korea", True, inputs)])
+    probabilities = {
+        "stance": np.array([[0.05, 0.85, 0.10], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8]]),
+        "sentiment": np.full((3, 3), 1 / 3),
+        "evidence": np.array([[0.2, 0.8], [0.4, 0.6], [0.4, 0.6]]),
+    }
+    answers = {
+        pooling: predictor_for("ranked", pooling=pooling).assemble(plan, probabilities)["results"][0]
+        for pooling in ("mean", "geometric")
+    }
+    assert answers["mean"]["stance"]["label"] == "neutral"
+    assert answers["geometric"]["stance"]["label"] == "pressure"
+    assert sum(answers["geometric"]["stance"]["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_an_unknown_pooling_is_refused_by_name():
+    with pytest.raises(ValueError, match="window pooling must be one of geometric, mean"):
+        predictor_for("ranked", pooling="median")
 
 
 def test_a_model_without_the_evidence_head_reads_in_order_and_cannot_be_ranked():
