@@ -7,7 +7,9 @@ independent of its batch), `nbits8-float` (the same weights computed in float), 
 dynamic int8 file run one window per session call, padding removed: each window gets its own activation
 scales, so its answer cannot depend on a batch), `float-rows` (the float32 export run the same way),
 `fused` (the float32 export through ONNX Runtime's transformer optimizer: fused attention, layer norm and
-GELU, `--fused-type bert`). The
+GELU, `--fused-type bert`), `fused-eager` (the same after exporting with eager attention, whose
+MatMul-Softmax-MatMul pattern the optimizer can fuse into its `Attention` operator; the SDPA export's is
+not recognised). The
 float32 export (`float`, batched) and torch are always timed beside them.
 
     python benchmarks/int8_routes.py --model models/r15-minilm --dev datasets/stanceline-wire/dev.jsonl
@@ -83,8 +85,32 @@ def fused_route(float_path: Path, out: Path, model_type: str, heads: int, hidden
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(str(float_path), model_type=model_type, num_heads=heads, hidden_size=hidden, opt_level=1)
-    print(json.dumps({"route": "fused", "fused_operators": optimized.get_fused_operator_statistics()}), flush=True)
+    print(json.dumps({"route": str(out.name), "fused_operators": optimized.get_fused_operator_statistics()}), flush=True)
     optimized.save_model_to_file(str(out))
+
+
+def eager_export(folder: Path, out: Path) -> None:
+    """The float32 export of `folder`'s model with eager attention, written to `out`."""
+    import training.export
+
+    plain = training.export.load_sequence_model
+
+    def eager(*args, **kwargs):
+        model = plain(*args, **kwargs)
+        model.set_attn_implementation("eager")
+        return model
+
+    work = Path(tempfile.mkdtemp(prefix="eager-"))
+    for name in folder.iterdir():
+        if name.is_file() and name.suffix != ".onnx":
+            shutil.copy(name, work / name.name)
+    training.export.load_sequence_model = eager
+    try:
+        export_onnx(work)
+    finally:
+        training.export.load_sequence_model = plain
+    shutil.move(work / FLOAT_FILE, out)
+    shutil.rmtree(work)
 
 
 def main() -> None:
@@ -134,9 +160,13 @@ def main() -> None:
             nbits_route(scratch / FLOAT_FILE, path, 4, exclude, args.block_size)
         elif route == "nbits8-float":
             nbits_route(scratch / FLOAT_FILE, path, 0, exclude, args.block_size)
-        elif route == "fused":
+        elif route in ("fused", "fused-eager"):
             heads, hidden = config["num_attention_heads"], config["hidden_size"]
-            fused_route(scratch / FLOAT_FILE, path, args.fused_type, heads, hidden)
+            source = scratch / FLOAT_FILE
+            if route == "fused-eager":
+                source = scratch / "model.eager.onnx"
+                eager_export(scratch, source)
+            fused_route(source, path, args.fused_type, heads, hidden)
         if route not in files:
             files[route] = path
             print(json.dumps({"route": route, "built_s": round(time.perf_counter() - started, 1)}), flush=True)
