@@ -166,7 +166,9 @@ def test_health_model_metrics_and_docs(client):
     model = client.get("/v1/model").json()
     assert model["labels"] == {"stance": ["cooperative", "pressure", "neutral"], "sentiment": ["positive", "neutral", "negative"]}
     assert model["training_data"]["files"] and "dev" in model["metrics"]
-    assert model["backend"] == "torch" and model["backend_check"] is model["int8_check"] is None  # the tiny model has no ONNX copy
+    assert (
+        model["backend"] == "torch" and model["backend_check"] is model["int8_check"] is None
+    )  # the tiny model has no ONNX copy
     assert model["profile"] == "fast"  # the tiny recipe keeps TrainConfig's default profile
     assert model["window_pooling"] == "geometric"
     client.post("/v1/predict", json={"text": TEXT})
