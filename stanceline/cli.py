@@ -10,7 +10,7 @@ from pathlib import Path
 
 from training.backends import BACKENDS
 from training.corpora import MODULES
-from training.predictor import WINDOW_POOLINGS
+from training.modeling import WINDOW_POOLINGS
 
 DEFAULT_MODEL = "models/current"
 DEFAULT_TRAIN = "datasets/stanceline-wire/train.jsonl"

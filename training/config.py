@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from training.corpora import MODULES
+from training.modeling import WINDOW_POOLINGS
 
 Pooling = Literal["cls", "marker"]
 ClassWeighting = Literal["none", "balanced"]
@@ -69,7 +70,7 @@ class TrainConfig:
             costs less on CPU; the lowest layers hold general syntax that fine-tuning changes least.
         calibrate: fit a softmax temperature per answer head on the dev file after training
             (`calibration.fit_temperatures`), so served scores are calibrated probabilities.
-        window_pooling: how the predictor pools a pair's windows into its answer (`predictor.WINDOW_POOLINGS`),
+        window_pooling: how the predictor pools a pair's windows into its answer (`modeling.WINDOW_POOLINGS`),
             saved with the model; the temperatures are fitted under it. "geometric" (evidence-sharpened
             log-linear pool) or "mean" (evidence-weighted mean, the pooling of models before 2026-12-07).
         evidence_windows: also train the evidence head on every other window the predictor could read
@@ -171,8 +172,6 @@ class TrainConfig:
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
-        from training.predictor import WINDOW_POOLINGS  # here: the predictor's module imports this one
-
         if self.window_pooling not in WINDOW_POOLINGS:
             raise ValueError(f"window_pooling must be one of {', '.join(WINDOW_POOLINGS)}, not {self.window_pooling!r}")
         if not 0 <= self.distill_weight <= 1 or self.distill_temperature <= 0:

@@ -31,6 +31,15 @@ META_FILE = "stanceline.json"
 FORMAT_VERSION = 1
 
 
+WINDOW_POOLINGS = ("geometric", "mean")
+"""How the predictor turns a pair's window probabilities into one distribution. "geometric": windows
+weighted by their evidence probability cubed (`predictor.EVIDENCE_POWER`), then the weighted geometric mean, renormalised: a
+log-linear pool, in which a label that the windows showing the stance rule out stays unlikely, so the
+windows that only mention the party do not pull a clear stance towards `neutral`. "mean": windows
+weighted by their evidence probability, then the weighted arithmetic mean (the pooling until
+2026-12-07). reports/EXPERIMENTS.md, "Pooling", has both on the real-news dev set."""
+
+
 @dataclass
 class ModelMeta:
     """What serving needs to know about a trained model, saved as `stanceline.json` beside the weights."""
@@ -52,7 +61,7 @@ class ModelMeta:
     profile: str = ""
     """The recipe's profile ("fast", "accurate", "custom"; empty for models trained before profiles)."""
     window_pooling: str = "mean"
-    """How the predictor pools a pair's windows into its answer (`predictor.WINDOW_POOLINGS`); `temperatures` were
+    """How the predictor pools a pair's windows into its answer (`WINDOW_POOLINGS`); `temperatures` were
     fitted under it. Folders written before pooling was a choice pool by the mean, as they were fitted;
     `stanceline calibrate --pooling geometric` refits one for the geometric pooling."""
     format_version: int = FORMAT_VERSION

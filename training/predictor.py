@@ -18,6 +18,7 @@ import numpy as np
 from training.backends import Classifier
 from training.catalog import Catalog
 from training.labels import TASKS
+from training.modeling import WINDOW_POOLINGS
 from training.text import Span, split_sentences
 from training.windows import (
     MAX_WINDOWS_IN_READING_ORDER,
@@ -44,13 +45,6 @@ READERS = ("ranked", "first", "oracle")
 """How a pair's windows become its answer. "ranked": every candidate window up to the budget, weighted
 by the evidence head; "first": the first windows in reading order, averaged (models without the
 evidence head); "oracle": only the windows around the gold evidence the request pins (evaluation)."""
-WINDOW_POOLINGS = ("geometric", "mean")
-"""How a pair's window probabilities become one distribution. "geometric": windows weighted by their
-evidence probability cubed (`EVIDENCE_POWER`), then the weighted geometric mean, renormalised: a
-log-linear pool, in which a label that the windows showing the stance rule out stays unlikely, so the
-windows that only mention the party do not pull a clear stance towards `neutral`. "mean": windows
-weighted by their evidence probability, then the weighted arithmetic mean (the pooling until
-2026-12-07). reports/EXPERIMENTS.md, "Pooling", has both on the real-news dev set."""
 EVIDENCE_POWER = 3
 
 
