@@ -52,6 +52,17 @@ def tiny_base_model(tmp_path_factory) -> Path:
     return folder
 
 
+def exported_copy(model: Path, folder: Path) -> Path:
+    """A copy of `model` in `folder` with its ONNX files written, for tests that run or check them."""
+    import shutil
+
+    from training.export import export_onnx
+
+    shutil.copytree(model, folder)
+    export_onnx(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tiny_base_model, tiny_corpus, tmp_path_factory) -> Path:
     """A model folder trained on the ten articles (train = dev = the same file: it must fit them)."""

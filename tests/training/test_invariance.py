@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import exported_copy
 from training.backends import INT8_PER_ROW
-from training.export import export_onnx
 from training.predictor import Document, PairRequest, Predictor
 
 BACKENDS = ["torch", "onnx", "int8"] if INT8_PER_ROW else ["torch", "onnx"]
@@ -46,10 +45,7 @@ PROPERTY = settings(max_examples=6, deadline=None, suppress_health_check=[Health
 
 @pytest.fixture(scope="module")
 def exported_model(tiny_model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("invariance") / "model"
-    shutil.copytree(tiny_model, folder)
-    export_onnx(folder)
-    return folder
+    return exported_copy(tiny_model, tmp_path_factory.mktemp("invariance") / "model")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.conftest import exported_copy
 from training.backends import CHECK_FILE, FLOAT_FILE, INT8_FILE, Classifier, load_backend
 from training.data import load_articles
 from training.export import check_backends, describe_check, export_onnx, ffn_output_matmuls, wilson_interval
@@ -16,10 +17,7 @@ from training.predictor import Document, PairRequest, Predictor
 
 @pytest.fixture(scope="module")
 def exported_model(tiny_model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("onnx") / "model"
-    shutil.copytree(tiny_model, folder)
-    export_onnx(folder)
-    return folder
+    return exported_copy(tiny_model, tmp_path_factory.mktemp("onnx") / "model")
 
 
 def test_export_writes_an_int8_model_smaller_than_float(exported_model):
