@@ -72,15 +72,12 @@ def load(path: str) -> list[dict]:
 
 
 def pooled(row: dict, task: str, pooling: str, power: float, neutral_bias: float = 0.0) -> np.ndarray:
+    """The pair's answer from its served windows, pooled as the predictor pools (with any evidence power)."""
+    from training.predictor import normalised_weights, pool_windows
+
     chosen = row["served"]
-    probabilities = np.array(row[task])[chosen]
-    relevance = np.array(row["evidence"])[chosen][:, 1] ** power
-    weights = relevance / relevance.sum() if relevance.sum() > 0 else np.full(len(chosen), 1 / len(chosen))
-    if pooling == "mean":
-        result = weights @ probabilities
-    else:
-        result = np.exp(weights @ np.log(np.clip(probabilities, 1e-9, 1.0)))
-        result /= result.sum()
+    weights = normalised_weights(np.array(row["evidence"])[chosen][:, 1], power)
+    result = pool_windows(np.array(row[task])[chosen], weights, pooling)
     if task == "stance" and neutral_bias:
         result = result * np.array([1.0, 1.0, np.exp(neutral_bias)])
     return result

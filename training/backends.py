@@ -53,11 +53,6 @@ def verified(folder: Path, backend: str) -> bool:
     return (Path(folder) / ONNX_FILES[backend]).exists() and bool(record and record.get(CHECK_KEYS[backend]))
 
 
-def int8_verified(folder: Path) -> bool:
-    """True when the folder's int8 model exists and its accuracy check passed."""
-    return verified(folder, "int8")
-
-
 def auto_backend(folder: Path, gpu: bool) -> tuple[str, str]:
     """What `auto` serves for `folder`, and why: torch on a GPU; else ONNX float32 where its check passed;
     else torch, with the reason the float32 export cannot be served (never int8 on its own: it is opt-in)."""

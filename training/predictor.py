@@ -146,6 +146,22 @@ def share_windows(sizes: list[int], budget: int, per_pair: int) -> list[int]:
     return shares
 
 
+def normalised_weights(relevance: np.ndarray, power: float = 1) -> np.ndarray:
+    """`relevance` raised to `power` and normalised to sum to 1; equal weights when all of it is zero."""
+    raised = relevance**power
+    total = raised.sum()
+    return raised / total if total > 0 else np.full(len(relevance), 1.0 / max(len(relevance), 1))
+
+
+def pool_windows(rows: np.ndarray, weights: np.ndarray, pooling: str) -> np.ndarray:
+    """One distribution from a pair's window distributions (`rows`, one per window) and their `weights`
+    (summing to 1), by `pooling` (see `WINDOW_POOLINGS`)."""
+    if pooling == "mean":
+        return weights @ rows
+    pooled = np.exp(weights @ np.log(np.clip(rows, 1e-9, 1.0)))
+    return pooled / pooled.sum()
+
+
 class Predictor:
     """Answers documents with a trained model folder and the catalog it carries."""
 
@@ -303,18 +319,10 @@ class Predictor:
         per window; cubed for the geometric pooling), normalised over the pair, with the "ranked" reader;
         equal weights otherwise."""
         relevance = evidence[:, 1] if self.reader == "ranked" and evidence is not None else np.ones(count)
-        if self.pooling == "geometric":
-            relevance = relevance**EVIDENCE_POWER
-        total = relevance.sum()
-        return relevance / total if total > 0 else np.full(count, 1.0 / max(count, 1))
+        return normalised_weights(relevance, EVIDENCE_POWER if self.pooling == "geometric" else 1)
 
     def pool(self, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """One distribution from a pair's window distributions (`rows`, one per window) and their
-        `weights` (summing to 1), by `self.pooling` (see `WINDOW_POOLINGS`)."""
-        if self.pooling == "mean":
-            return weights @ rows
-        pooled = np.exp(weights @ np.log(np.clip(rows, 1e-9, 1.0)))
-        return pooled / pooled.sum()
+        return pool_windows(rows, weights, self.pooling)
 
     def model_info(self) -> dict[str, str]:
         return {"name": self.meta.name, "version": self.meta.created}
