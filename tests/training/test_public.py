@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from training import public
-from training.corpora import conflibert_cameo, default_recipe, every_corpus, newsmtsc, plover, un_quadclass
+from training.corpora import conflibert_cameo, default_recipe, directed_sentiment, every_corpus, newsmtsc, plover, un_quadclass
 from training.items import OVERALL
 from training.labels import IGNORE_INDEX, SENTIMENT_LABELS, STANCE_LABELS
 from training.windows import ISSUE_CLOSE, ISSUE_OPEN, MARK_CLOSE, MARK_OPEN
@@ -257,3 +257,106 @@ def test_a_cameo_row_without_a_class_is_refused(tmp_path: Path) -> None:
     path.write_text("Veldland protested.\tseven\n", encoding="utf-8")
     with pytest.raises(ValueError, match="cameo.tsv:1: expected sentence<TAB>class"):
         conflibert_cameo.read_cameo_classes(path)
+
+
+# invented sentences in directed sentiment's format: sentence<TAB>p<TAB>q<TAB>label, p and q bracketed,
+# CSV quoting, upstream's names cut of a trailing "s" ("[the Northern Isle]s")
+DIRECTED_TXT = (
+    "The [Veldland] government condemned [Ostria] over the dam.\tVeldland\tOstria\t3\n"
+    '"Officials in [Ostria] praised [the Northern Isle]s for ""quiet"" diplomacy."\tOstria\tthe Northern Isle\t1\n'
+    "[Mayor Rilke] was thanked by [the Harbour Guild] for the grant.\tMayor Rilke\tthe Harbour Guild\t2\n"
+    "[Senator Okafor] came under attack from [Kestrel Party] leaders.\tSenator Okafor\tKestrel Party\t4\n"
+    " [Ostria’]s envoy and [Veldland] meet again in May. \tOstria’\tVeldland\t0\n"
+    "Prices rose 4[%] in [Veldland] last year.\t%\tVeldland\t0\n"
+    "Ostria met Veldland on Friday.\tOstria\tVeldland\t0\n"
+)
+
+
+def test_directed_sentiment_rows_lose_the_brackets_and_unusable_entities_are_skipped(tmp_path, caplog):
+    path = tmp_path / "train.txt"
+    path.write_text(DIRECTED_TXT, encoding="utf-8")
+    rows, skipped = directed_sentiment.scan_directed(path)
+    assert skipped == {"not bracketed": [7], "no letter": [6]}
+    assert [row.label for row in rows] == [3, 1, 2, 4, 0]
+    condemn, praise, _, _, meeting = rows
+    assert condemn.sentence == "The Veldland government condemned Ostria over the dam."
+    assert condemn.sentence[slice(*condemn.q_span)] == "Ostria"
+    assert praise.sentence == 'Officials in Ostria praised the Northern Isles for "quiet" diplomacy.'
+    assert (praise.p, praise.q) == ("Ostria", "the Northern Isles")  # widened to the whole word
+    assert meeting.sentence.startswith("Ostria’s envoy and Veldland") and meeting.p == "Ostria"  # possessive left out
+    assert meeting.p_span == (0, 6)
+    assert all("[" not in row.sentence and "]" not in row.sentence for row in rows)
+    with caplog.at_level("WARNING"):
+        assert directed_sentiment.read_directed(path) == rows
+    assert "skipped 2 of 7 rows" in caplog.text and "1 no letter (first at line 6)" in caplog.text
+
+
+def test_directed_sentiment_gives_the_holder_its_opinion_and_the_other_entity_neutral(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text(DIRECTED_TXT, encoding="utf-8")
+    rows = directed_sentiment.read_directed(path)
+    pairs = [[(r.party, r.issue, stance, role) for r, stance, role in directed_sentiment.directed_pairs(row)] for row in rows]
+    assert pairs == [
+        [("Veldland", "Ostria", "pressure", "agent"), ("Ostria", "Veldland", "neutral", "acted-upon")],
+        [("Ostria", "the Northern Isles", "cooperative", "agent"), ("the Northern Isles", "Ostria", "neutral", "acted-upon")],
+        [
+            ("Mayor Rilke", "the Harbour Guild", "neutral", "acted-upon"),
+            ("the Harbour Guild", "Mayor Rilke", "cooperative", "agent"),
+        ],
+        [("Senator Okafor", "Kestrel Party", "neutral", "acted-upon"), ("Kestrel Party", "Senator Okafor", "pressure", "agent")],
+        [("Ostria", "Veldland", "neutral", None), ("Veldland", "Ostria", "neutral", None)],
+    ]
+    examples = directed_sentiment.directed_examples(rows, window_chars=200, issue_markers=True)
+    assert [STANCE_LABELS[e.stance] for e in examples] == [stance for row in pairs for _, _, stance, _ in row]
+    assert all(e.sentiment == IGNORE_INDEX and e.evidence == IGNORE_INDEX for e in examples)  # stance only
+    assert examples[3].target == "the Northern Isles on Ostria"
+    assert examples[3].window_text == (
+        f'Officials in {ISSUE_OPEN}Ostria{ISSUE_CLOSE} praised {MARK_OPEN}the Northern Isles{MARK_CLOSE} for "quiet" diplomacy.'
+    )
+    plain = directed_sentiment.directed_examples(rows[:1], window_chars=200)
+    assert plain[0].window_text == f"The {MARK_OPEN}Veldland{MARK_CLOSE} government condemned Ostria over the dam."
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("[Ostria] and [Veldland] met.\tOstria\tVeldland\n", r"bad\.txt:2: expected sentence<TAB>p<TAB>q<TAB>label, got 3"),
+        ("[Ostria] and [Veldland] met.\tOstria\tVeldland\t5\n", r"bad\.txt:2: label '5' is not one of \[0, 1, 2, 3, 4\]"),
+        ("[Ostria] and [Veldland] met.\tOstria\tVeldland\tpos\n", r"bad\.txt:2: label 'pos' is not one of"),
+    ],
+)
+def test_a_malformed_directed_sentiment_row_is_refused_with_its_line(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(DIRECTED_TXT.splitlines(keepends=True)[0] + line, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        directed_sentiment.read_directed(path)
+
+
+def test_directed_sentiment_is_registered_opt_in_with_split_files(tmp_path: Path) -> None:
+    source = public.corpus("directed-sentiment")
+    assert source is directed_sentiment.CORPUS and not source.in_default_recipe
+    assert [s.name for s in source.sources] == ["train.txt", "valid.txt"]
+    assert all(len(s.sha256 or "") == 64 and "/6a1275f0/dataset/" in s.url for s in source.sources)
+    mirror = tmp_path / "mirror" / "directed-sentiment"
+    mirror.mkdir(parents=True)
+    (mirror / "train.txt").write_text(DIRECTED_TXT, encoding="utf-8")
+    (mirror / "valid.txt").write_text(DIRECTED_TXT.splitlines(keepends=True)[0], encoding="utf-8")
+    data = tmp_path / "data"
+    public.fetch(data, tmp_path / "mirror", ["directed-sentiment"])
+    assert public.available(data) == ["directed-sentiment"] and public.auto_corpora(data) == []
+    assert len(public.training_examples("directed-sentiment", data, window_chars=200)[0]) == 10
+    (item,) = public.eval_items("directed-sentiment:dev", data)
+    assert item.gold == {0: {"stance": "pressure"}, 1: {"stance": "neutral"}}
+    assert item.roles == {0: "agent", 1: "acted-upon"}
+    assert item.document.pairs[0].spans == [(4, 12)]
+    with pytest.raises(ValueError, match="directed-sentiment has splits train and dev, not 'test'"):
+        public.eval_items("directed-sentiment:test", data)
+
+
+@pytest.mark.skipif(not MIRROR or not Path(MIRROR).exists(), reason="set STANCELINE_DATA_MIRROR to the offline corpus mirror")
+def test_real_directed_sentiment_files_match_their_pins_and_convert(tmp_path):
+    record = public.fetch(tmp_path / "data", MIRROR, ["directed-sentiment"])
+    assert all(record[f"directed-sentiment/{name}"]["matches_pinned"] for name in ("train.txt", "valid.txt"))
+    _, train = directed_sentiment.CORPUS.rows(tmp_path / "data", "train")
+    assert len(train) > 12900  # of 13,144: rows whose entity has no letter are skipped
+    assert len(public.eval_items("directed-sentiment:dev", tmp_path / "data")) > 1400

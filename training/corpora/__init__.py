@@ -18,6 +18,7 @@ MODULES: dict[str, str] = {
     "un-quadclass": "un_quadclass",
     "plover": "plover",
     "conflibert-cameo": "conflibert_cameo",
+    "directed-sentiment": "directed_sentiment",
 }
 """Corpus name -> its module in this package."""
 
