@@ -307,7 +307,8 @@ def test_directed_sentiment_gives_the_holder_its_opinion_and_the_other_entity_ne
         [("Ostria", "Veldland", "neutral", None), ("Veldland", "Ostria", "neutral", None)],
     ]
     examples = directed_sentiment.directed_examples(rows, window_chars=200, issue_markers=True)
-    assert [STANCE_LABELS[e.stance] for e in examples] == [stance for row in pairs for _, _, stance, _ in row]
+    opinions = pairs[:-1]  # the row without an opinion is not trained on
+    assert [STANCE_LABELS[e.stance] for e in examples] == [stance for row in opinions for _, _, stance, _ in row]
     assert all(e.sentiment == IGNORE_INDEX and e.evidence == IGNORE_INDEX for e in examples)  # stance only
     assert examples[3].target == "the Northern Isles on Ostria"
     assert examples[3].window_text == (
@@ -344,7 +345,7 @@ def test_directed_sentiment_is_registered_opt_in_with_split_files(tmp_path: Path
     data = tmp_path / "data"
     public.fetch(data, tmp_path / "mirror", ["directed-sentiment"])
     assert public.available(data) == ["directed-sentiment"] and public.auto_corpora(data) == []
-    assert len(public.training_examples("directed-sentiment", data, window_chars=200)[0]) == 10
+    assert len(public.training_examples("directed-sentiment", data, window_chars=200)[0]) == 8  # the opinion rows, both ways
     (item,) = public.eval_items("directed-sentiment:dev", data)
     assert item.gold == {0: {"stance": "pressure"}, 1: {"stance": "neutral"}}
     assert item.roles == {0: "agent", 1: "acted-upon"}

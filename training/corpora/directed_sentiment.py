@@ -172,9 +172,16 @@ def directed_pairs(row: DirectedRow) -> list[tuple[PairRequest, str, str | None]
 
 def directed_examples(rows: list[DirectedRow], window_chars: int, issue_markers: bool = False) -> list[Example]:
     """Each entity's stance toward the other, its own span marked; with `issue_markers`, the other
-    entity's span is the issue's mention. No sentiment."""
+    entity's span is the issue's mention. No sentiment.
+
+    Only rows with an opinion (labels 1-4) are trained on: two in three rows have none (two names merely
+    in one sentence), which would make the corpus four-fifths `neutral`; an opinion row gives the same
+    sentence both ways, the holder's stance beside the neutral of the party it is about, which is the
+    contrast this corpus is read for. Evaluation (`directed_items`) keeps every row."""
     examples = []
     for row in rows:
+        if row.label == 0:
+            continue
         whole = [(0, len(row.sentence))]
         for (request, stance, _), other in zip(directed_pairs(row), (row.q_span, row.p_span), strict=True):
             for model_input in pair_inputs(
