@@ -93,6 +93,21 @@ def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w])(?:{_alternation(list(keywords))})", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=128)
+def _pattern_spans(pattern: re.Pattern[str], text: str) -> tuple[Span, ...]:
+    """Where `pattern` matches in `text`, cached for the last texts: planning a document scans it for
+    every catalog party and issue, then again for each pair's own party and issue, and on a long text
+    each scan costs milliseconds. Immutable, so no caller can change what the next one reads."""
+    return tuple(match.span() for match in pattern.finditer(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _lowered(text: str) -> str:
+    """`text` lower-cased, for the last few texts: a keyword that is not a substring of it cannot match
+    (keywords match case-insensitively), which a substring test finds far faster than a regex scan."""
+    return text.lower()
+
+
 @functools.lru_cache(maxsize=8)
 def _stem_spans(text: str) -> dict[str, list[Span]]:
     """Each distinct word stem of `text` with the spans of its words. Cached for the last few texts: an
@@ -174,7 +189,7 @@ class Catalog:
     def find_party(self, text: str, party: str, extra_aliases: list[str] | tuple[str, ...] = ()) -> list[Span]:
         """Character spans where `party` (or anything standing for it) is mentioned."""
         pattern = self._party_pattern(party, tuple(extra_aliases))
-        return [match.span() for match in pattern.finditer(text)]
+        return list(_pattern_spans(pattern, text) if not extra_aliases else (m.span() for m in pattern.finditer(text)))
 
     @cached_property
     def _all_parties_pattern(self) -> re.Pattern[str]:
@@ -229,9 +244,10 @@ class Catalog:
 
     @staticmethod
     def _keyword_spans(text: str, keywords: list[str]) -> list[Span]:
-        if not keywords:
+        lowered = _lowered(text)
+        if not any(keyword.lower() in lowered for keyword in keywords):  # most issues are absent: no scan
             return []
-        return [match.span() for match in _keyword_pattern(tuple(keywords)).finditer(text)]
+        return list(_pattern_spans(_keyword_pattern(tuple(keywords)), text))
 
     def detect_issues(self, text: str) -> dict[str, list[Span]]:
         """Catalog issues whose keywords occur in `text`."""

@@ -29,6 +29,7 @@ from training.windows import (
     overall_inputs,
     pair_windows,
     sentence_indices,
+    sentences_of,
     spread,
     window_inputs,
     windows_around,
@@ -264,13 +265,10 @@ class Predictor:
         parties = self.catalog.detect_parties(text, aliases)
         issues = {**self.catalog.detect_issues(text), **parties}
 
-        def sentence_ids(spans: list[Span]) -> set[int]:
-            return {i for span in spans for i in sentence_indices(sentences, span)}
-
-        issue_sentences = {issue: sentence_ids(spans) for issue, spans in issues.items()}
+        issue_sentences = {issue: sentences_of(sentences, spans) for issue, spans in issues.items()}
         scored: list[tuple[int, int, PairRequest]] = []
         for order, (party, spans) in enumerate(parties.items()):
-            party_sentences = sentence_ids(spans)
+            party_sentences = sentences_of(sentences, spans)
             meetings = {issue: len(ids & party_sentences) for issue, ids in issue_sentences.items() if issue != party}
             found = [(count, issue) for issue, count in meetings.items() if count]
             if not found:

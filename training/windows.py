@@ -98,6 +98,20 @@ def sentence_indices(sentences: list[Span], span: Span) -> list[int]:
     return found
 
 
+def sentences_of(sentences: list[Span], spans: list[Span]) -> set[int]:
+    """Indices of the sentences overlapping any of `spans`, as `sentence_indices` finds them, with the
+    sentence ends listed once for all spans: a long text's pair has thousands of mentions."""
+    ends = [end for _, end in sentences]
+    found: set[int] = set()
+    for start, stop in spans:
+        index = bisect.bisect_right(ends, start)
+        while index < len(sentences) and sentences[index][0] < stop:
+            if sentences[index][1] > start:
+                found.add(index)
+            index += 1
+    return found
+
+
 def widen(sentences: list[Span], first: int, last: int, max_chars: int) -> Span:
     """Grow the sentence range [first, last] with neighbours, alternating after then before, while it fits."""
     before, after = first, last
@@ -148,8 +162,8 @@ def chunk_windows(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple[S
 def meeting_points(sentences: list[Span], party_spans: list[Span], issue_spans: list[Span]) -> list[Span]:
     """Where a pair's evidence is likely: sentences holding both party and issue, else party and issue
     in neighbouring sentences, else the party's sentences, else the issue's. Empty when neither occurs."""
-    party_sentences = {i for span in party_spans for i in sentence_indices(sentences, span)}
-    issue_sentences = {i for span in issue_spans for i in sentence_indices(sentences, span)}
+    party_sentences = sentences_of(sentences, party_spans)
+    issue_sentences = sentences_of(sentences, issue_spans)
     both = sorted(party_sentences & issue_sentences)
     if both:
         return [sentences[i] for i in both]

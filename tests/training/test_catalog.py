@@ -66,3 +66,16 @@ def test_compiled_patterns_are_bounded_and_request_aliases_are_not_kept():
     for index in range(100):
         assert catalog.find_party(text, "Nigeria", [f"Okonkwo{index}", "Okonkwo"]) == [(9, 16)]
     assert catalog._pattern_cache.keys() == before.keys()
+
+
+def test_repeated_scans_of_one_text_answer_alike_whatever_a_caller_did_with_the_last_answer():
+    catalog = Catalog.load()
+    text = "Washington imposed an embargo. The Sanctions bite, and Pyongyang answered the EMBARGO."
+    first = catalog.find_issue(text, "sanctions")
+    assert {text[start:end].lower() for start, end in first} == {"embargo", "sanction", "sanctions"}
+    kept = list(first)
+    first.clear()  # planning extends the lists it gets; the next pair must not see that
+    assert catalog.find_issue(text, "sanctions") == kept
+    assert [text[start:end] for start, end in catalog.detect_issues(text)["sanctions"]] == ["embargo", "Sanction", "EMBARGO"]
+    assert catalog.find_party(text, "North Korea") == [(55, 64)]
+    assert "sanctions" not in catalog.detect_issues("The talks resumed in Geneva.")
