@@ -307,8 +307,7 @@ def test_directed_sentiment_gives_the_holder_its_opinion_and_the_other_entity_ne
         [("Ostria", "Veldland", "neutral", None), ("Veldland", "Ostria", "neutral", None)],
     ]
     examples = directed_sentiment.directed_examples(rows, window_chars=200, issue_markers=True)
-    opinions = pairs[:-1]  # the row without an opinion is not trained on
-    assert [STANCE_LABELS[e.stance] for e in examples] == [stance for row in opinions for _, _, stance, _ in row]
+    assert [STANCE_LABELS[e.stance] for e in examples] == [stance for row in pairs for _, _, stance, _ in row]
     assert all(e.sentiment == IGNORE_INDEX and e.evidence == IGNORE_INDEX for e in examples)  # stance only
     assert examples[3].target == "the Northern Isles on Ostria"
     assert examples[3].window_text == (
@@ -345,7 +344,7 @@ def test_directed_sentiment_is_registered_opt_in_with_split_files(tmp_path: Path
     data = tmp_path / "data"
     public.fetch(data, tmp_path / "mirror", ["directed-sentiment"])
     assert public.available(data) == ["directed-sentiment"] and public.auto_corpora(data) == []
-    assert len(public.training_examples("directed-sentiment", data, window_chars=200)[0]) == 8  # the opinion rows, both ways
+    assert len(public.training_examples("directed-sentiment", data, window_chars=200)[0]) == 8  # the four opinion rows, both ways
     (item,) = public.eval_items("directed-sentiment:dev", data)
     assert item.gold == {0: {"stance": "pressure"}, 1: {"stance": "neutral"}}
     assert item.roles == {0: "agent", 1: "acted-upon"}
@@ -361,3 +360,17 @@ def test_real_directed_sentiment_files_match_their_pins_and_convert(tmp_path):
     _, train = directed_sentiment.CORPUS.rows(tmp_path / "data", "train")
     assert len(train) > 12900  # of 13,144: rows whose entity has no letter are skipped
     assert len(public.eval_items("directed-sentiment:dev", tmp_path / "data")) > 1400
+
+
+def test_a_capped_run_reads_every_opinion_of_a_file_sorted_by_label(tmp_path: Path) -> None:
+    """The upstream file lists its rows by label, its opinions last: a run that takes the first rows must
+    still get opinions, and of every kind."""
+    lines = [f"[Ostria] and [Veldland] met in round {n}.\tOstria\tVeldland\t0\n" for n in range(40)]
+    lines += [f"[Ostria] thanked [Veldland] for grant {n}.\tOstria\tVeldland\t1\n" for n in range(6)]
+    lines += [f"[Ostria] condemned [Veldland] over raid {n}.\tOstria\tVeldland\t3\n" for n in range(6)]
+    folder = tmp_path / "data" / "directed-sentiment"
+    folder.mkdir(parents=True)
+    (folder / "train.txt").write_text("".join(lines), encoding="utf-8")
+    examples, _ = public.training_examples("directed-sentiment", tmp_path / "data", window_chars=200, max_examples_per_corpus=4)
+    holders = [STANCE_LABELS[e.stance] for e in examples if e.target.startswith("Ostria")]
+    assert len(examples) == 8 and {"cooperative", "pressure"} <= set(holders)

@@ -28,6 +28,7 @@ logged. It is not in the default recipe: `stanceline data directed-sentiment`, t
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -170,18 +171,27 @@ def directed_pairs(row: DirectedRow) -> list[tuple[PairRequest, str, str | None]
     return [(p_on_q, "neutral", "acted-upon"), (q_on_p, stance, "agent")]
 
 
+def read_split(path: Path) -> list[DirectedRow]:
+    """The rows of a split file; for training (`train.txt`) only the rows with an opinion, in a fixed
+    order mixed by a hash of the sentence.
+
+    Two in three rows have no opinion (two names merely in one sentence) and would make the corpus
+    four-fifths `neutral`; an opinion row gives the same sentence both ways, the holder's stance beside
+    the neutral of the party it is about, which is the contrast this corpus is read for. The file is
+    sorted by label and a run takes a corpus's rows in file order, so unmixed a capped run would read
+    one label only. Evaluation (`valid.txt`) keeps every row."""
+    rows = read_directed(path)
+    if path.name != SPLIT_FILES["train"]:
+        return rows
+    opinions = [row for row in rows if row.label != 0]
+    return sorted(opinions, key=lambda row: hashlib.sha256(f"{row.sentence}\t{row.p}\t{row.q}".encode()).hexdigest())
+
+
 def directed_examples(rows: list[DirectedRow], window_chars: int, issue_markers: bool = False) -> list[Example]:
     """Each entity's stance toward the other, its own span marked; with `issue_markers`, the other
-    entity's span is the issue's mention. No sentiment.
-
-    Only rows with an opinion (labels 1-4) are trained on: two in three rows have none (two names merely
-    in one sentence), which would make the corpus four-fifths `neutral`; an opinion row gives the same
-    sentence both ways, the holder's stance beside the neutral of the party it is about, which is the
-    contrast this corpus is read for. Evaluation (`directed_items`) keeps every row."""
+    entity's span is the issue's mention. No sentiment."""
     examples = []
     for row in rows:
-        if row.label == 0:
-            continue
         whole = [(0, len(row.sentence))]
         for (request, stance, _), other in zip(directed_pairs(row), (row.q_span, row.p_span), strict=True):
             for model_input in pair_inputs(
@@ -227,7 +237,7 @@ CORPUS = Corpus(
         SourceFile("valid.txt", f"{BASE_URL}/valid.txt", "e4bd17fd9f419acd034912de9bfc746a7e400d84496e6082cd18e30b4cedface"),
     ),
     file=split_file,
-    read=read_directed,
+    read=read_split,
     text=None,
     examples=directed_examples,
     items=directed_items,
