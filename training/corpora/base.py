@@ -10,7 +10,9 @@ from typing import Any
 
 from training.examples import Example
 from training.items import EvalItem
-from training.windows import overall_inputs
+from training.predictor import Document, PairRequest
+from training.text import Span
+from training.windows import overall_inputs, pair_inputs
 
 DEV_SHARE = 0.15
 MIRROR_SETTING = "STANCELINE_DATA_MIRROR"
@@ -69,6 +71,47 @@ def sentence_stance_examples(
         for sentence, stance in rows
         for model_input in overall_inputs(sentence, window_chars)
     ]
+
+
+def sentence_pair_examples(
+    source: str, sentence: str, pairs: list[tuple[PairRequest, str, Span]], window_chars: int, issue_markers: bool = False
+) -> list[Example]:
+    """Stance examples of pairs read in one whole sentence: (pair, gold stance, the other party's span),
+    the party's own span marked and, with `issue_markers`, the other party's as the issue's mention
+    (what serving finds for the same pair through the catalog). No sentiment: these corpora label acts."""
+    whole = [(0, len(sentence))]
+    return [
+        Example.from_input(model_input, stance, None, source)
+        for request, stance, other in pairs
+        for model_input in pair_inputs(
+            sentence,
+            request.party,
+            request.issue,
+            request.spans,
+            whole,
+            window_chars,
+            issue_spans=[other] if issue_markers else [],
+        )
+    ]
+
+
+def sentence_pair_item(sentence: str, pairs: list[tuple[PairRequest, str, str | None]]) -> EvalItem:
+    """One evaluation item: `sentence` asked about each (pair, gold stance, role); no role, no role check."""
+    return EvalItem(
+        Document(sentence, [request for request, _, _ in pairs]),
+        {index: {"stance": stance} for index, (_, stance, _) in enumerate(pairs)},
+        roles={index: role for index, (_, _, role) in enumerate(pairs) if role is not None},
+    )
+
+
+def trimmed(text: str, span: Span) -> Span:
+    """`span` without the whitespace at its ends."""
+    start, end = span
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 def hash_split(sentence: str) -> str:

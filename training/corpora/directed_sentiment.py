@@ -34,11 +34,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.corpora.base import Corpus, SourceFile
+from training.corpora.base import Corpus, SourceFile, sentence_pair_examples, sentence_pair_item, trimmed
 from training.examples import Example
 from training.items import EvalItem
-from training.predictor import Document, PairRequest
-from training.windows import pair_inputs
+from training.predictor import PairRequest
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +136,7 @@ def _unbracket(raw: str, p: str, q: str) -> tuple[str, Span, Span] | None:
 
 def _whole_words(text: str, span: Span, limits: Span) -> Span:
     """`span` trimmed of spaces, widened to whole words within `limits`, less a trailing possessive."""
-    start, end = _trimmed(text, span)
+    start, end = trimmed(text, span)
     if start < end:
         while start > limits[0] and text[start - 1].isalnum():
             start -= 1
@@ -147,16 +146,7 @@ def _whole_words(text: str, span: Span, limits: Span) -> Span:
             end -= 2
         while end > start + 1 and text[end - 1] in "’'":
             end -= 1
-    return _trimmed(text, (start, end))
-
-
-def _trimmed(text: str, span: Span) -> Span:
-    start, end = span
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
+    return trimmed(text, (start, end))
 
 
 def directed_pairs(row: DirectedRow) -> list[tuple[PairRequest, str, str | None]]:
@@ -190,35 +180,24 @@ def read_split(path: Path) -> list[DirectedRow]:
 def directed_examples(rows: list[DirectedRow], window_chars: int, issue_markers: bool = False) -> list[Example]:
     """Each entity's stance toward the other, its own span marked; with `issue_markers`, the other
     entity's span is the issue's mention. No sentiment."""
-    examples = []
-    for row in rows:
-        whole = [(0, len(row.sentence))]
-        for (request, stance, _), other in zip(directed_pairs(row), (row.q_span, row.p_span), strict=True):
-            for model_input in pair_inputs(
-                row.sentence,
-                request.party,
-                request.issue,
-                request.spans,
-                whole,
-                window_chars,
-                issue_spans=[other] if issue_markers else [],
-            ):
-                examples.append(Example.from_input(model_input, stance, None, NAME))
-    return examples
+    return [
+        example
+        for row in rows
+        for example in sentence_pair_examples(
+            NAME,
+            row.sentence,
+            [
+                (request, stance, other)
+                for (request, stance, _), other in zip(directed_pairs(row), (row.q_span, row.p_span), strict=True)
+            ],
+            window_chars,
+            issue_markers,
+        )
+    ]
 
 
 def directed_items(rows: list[DirectedRow]) -> list[EvalItem]:
-    items = []
-    for row in rows:
-        pairs = directed_pairs(row)
-        items.append(
-            EvalItem(
-                Document(row.sentence, [request for request, _, _ in pairs]),
-                {index: {"stance": stance} for index, (_, stance, _) in enumerate(pairs)},
-                roles={index: role for index, (_, _, role) in enumerate(pairs) if role is not None},
-            )
-        )
-    return items
+    return [sentence_pair_item(row.sentence, directed_pairs(row)) for row in rows]
 
 
 def split_file(split: str) -> str:

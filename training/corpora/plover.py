@@ -15,11 +15,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.corpora.base import Corpus, SourceFile
+from training.corpora.base import Corpus, SourceFile, sentence_pair_examples, sentence_pair_item, trimmed
 from training.examples import Example
 from training.items import EvalItem
-from training.predictor import Document, PairRequest
-from training.windows import pair_inputs
+from training.predictor import PairRequest
 
 PLOVER_STANCE = {1: "cooperative", 2: "cooperative", 3: "pressure", 4: "pressure"}
 ONE_SIDED_ROOTS = frozenset(
@@ -75,30 +74,21 @@ def read_plover(path: Path) -> list[PloverRow]:
                 continue
             if penta not in PLOVER_STANCE or set(spans) != {"s", "t"}:
                 continue
-            trimmed = {key: _trim(sentence, span) for key, span in spans.items()}
-            if any(start >= end for start, end in trimmed.values()):
+            bounds = {key: trimmed(sentence, span) for key, span in spans.items()}
+            if any(start >= end for start, end in bounds.values()):
                 raise ValueError(f"{path}:{line_number}: an empty source or target mention")
             rows.append(
                 PloverRow(
                     sentence,
-                    sentence[slice(*trimmed["s"])],
-                    sentence[slice(*trimmed["t"])],
-                    trimmed["s"],
-                    trimmed["t"],
+                    sentence[slice(*bounds["s"])],
+                    sentence[slice(*bounds["t"])],
+                    bounds["s"],
+                    bounds["t"],
                     row["gold_root"].strip().upper(),
                     penta,
                 )
             )
     return rows
-
-
-def _trim(text: str, span: tuple[int, int]) -> tuple[int, int]:
-    start, end = span
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def plover_pairs(row: PloverRow) -> list[tuple[PairRequest, str, str]]:
@@ -112,32 +102,25 @@ def plover_pairs(row: PloverRow) -> list[tuple[PairRequest, str, str]]:
 
 def plover_examples(rows: list[PloverRow], window_chars: int, issue_markers: bool = False) -> list[Example]:
     """Each actor's stance toward the other; with `issue_markers`, the other actor's marked span is the
-    issue's mention (what serving finds for the same pair through the catalog)."""
-    examples = []
-    for row in rows:
-        whole = [(0, len(row.sentence))]
-        for request, stance, role in plover_pairs(row):
-            other_span = row.target_span if role == "agent" else row.source_span  # the issue is the other actor
-            other = [other_span] if issue_markers else []
-            for model_input in pair_inputs(
-                row.sentence, request.party, request.issue, request.spans, whole, window_chars, issue_spans=other
-            ):
-                examples.append(Example.from_input(model_input, stance, None, "plover"))
-    return examples
+    issue's mention."""
+    return [
+        example
+        for row in rows
+        for example in sentence_pair_examples(
+            "plover",
+            row.sentence,
+            [
+                (request, stance, row.target_span if role == "agent" else row.source_span)  # the issue is the other actor
+                for request, stance, role in plover_pairs(row)
+            ],
+            window_chars,
+            issue_markers,
+        )
+    ]
 
 
 def plover_items(rows: list[PloverRow]) -> list[EvalItem]:
-    items = []
-    for row in rows:
-        pairs = plover_pairs(row)
-        items.append(
-            EvalItem(
-                Document(row.sentence, [request for request, _, _ in pairs]),
-                {index: {"stance": stance} for index, (_, stance, _) in enumerate(pairs)},
-                roles={index: role for index, (_, _, role) in enumerate(pairs)},
-            )
-        )
-    return items
+    return [sentence_pair_item(row.sentence, plover_pairs(row)) for row in rows]
 
 
 CORPUS = Corpus(
