@@ -357,8 +357,10 @@ def test_directed_sentiment_is_registered_opt_in_with_split_files(tmp_path: Path
 def test_real_directed_sentiment_files_match_their_pins_and_convert(tmp_path):
     record = public.fetch(tmp_path / "data", MIRROR, ["directed-sentiment"])
     assert all(record[f"directed-sentiment/{name}"]["matches_pinned"] for name in ("train.txt", "valid.txt"))
+    every_row = directed_sentiment.read_directed(tmp_path / "data" / "directed-sentiment" / "train.txt")
+    assert len(every_row) > 12900  # of 13,144: rows whose entity has no letter are skipped
     _, train = directed_sentiment.CORPUS.rows(tmp_path / "data", "train")
-    assert len(train) > 12900  # of 13,144: rows whose entity has no letter are skipped
+    assert len(train) == sum(row.label != 0 for row in every_row) > 4000  # training reads the opinion rows
     assert len(public.eval_items("directed-sentiment:dev", tmp_path / "data")) > 1400
 
 
