@@ -3,9 +3,10 @@
 
 Backends: `torch`; `onnx`, ONNX Runtime on the float32 export (`model.onnx`): the same labels as torch and
 an answer that does not depend on which other windows share its batch; `int8`, ONNX Runtime on the
-dynamically quantized copy (`model.int8.onnx`), opt-in: it scales activations per session call, so it is
-run one window per call, which makes each window's answer its own (see `OnnxBackend`). `auto` serves
-`onnx` on a CPU where the folder's float32 export passed its check (`backends.json`), else torch.
+per-token int8 copy (`model.int8.onnx`, `training.quantize`), whose scales come from each token's own row,
+so it is batch-invariant too (an older int8 file, scaled per call, is run one window per call instead).
+`auto` serves, among the copies whose check passed (`backends.json`), the one the check timed fastest;
+with no passing copy, or on a GPU, torch.
 
 Torch and ONNX Runtime are imported when a backend is built, not with this module: importing torch takes
 seconds, and the command line, the schema checks and the web server's start should not wait for it.
@@ -23,6 +24,8 @@ import numpy as np
 
 from training.labels import output_width
 from training.modeling import ModelMeta, load_sequence_model, split_probabilities
+from training.quantize import SCHEME as INT8_SCHEME
+from training.quantize import is_per_token
 
 logger = logging.getLogger(__name__)
 FLOAT_FILE = "model.onnx"
@@ -36,9 +39,6 @@ ONNX_FILES = {"onnx": FLOAT_FILE, "int8": INT8_FILE}
 """The file each ONNX Runtime backend runs."""
 CHECK_KEYS = {"onnx": "onnx_keeps_accuracy", "int8": "int8_keeps_accuracy"}
 """The verdict of each ONNX backend in the check record."""
-INT8_PER_ROW = True
-"""int8 runs one window per session call: dynamic quantization scales activations over the whole call, so
-batched, a window's answer would depend on its neighbours (reports/EXPERIMENTS.md, "third session")."""
 
 
 def check_record(folder: Path) -> dict | None:
@@ -53,19 +53,32 @@ def verified(folder: Path, backend: str) -> bool:
     return (Path(folder) / ONNX_FILES[backend]).exists() and bool(record and record.get(CHECK_KEYS[backend]))
 
 
+def served_copy(record: dict) -> str | None:
+    """The ONNX copy `auto` serves on a CPU under a check record: of those that passed, the one the check
+    read its windows fastest with (int8 only when per-token, so batch-invariant); None when none passed."""
+    passed = [name for name in ONNX_FILES if record.get(CHECK_KEYS[name])]
+    if "int8" in passed and record.get("int8", {}).get("scheme") != INT8_SCHEME:
+        passed.remove("int8")  # quantized per call: invariant only one window at a time, which is slow
+    seconds = record.get("seconds", {})
+    return min(passed, key=lambda name: (seconds.get(name, float("inf")), name != "onnx")) if passed else None
+
+
 def auto_backend(folder: Path, gpu: bool) -> tuple[str, str]:
-    """What `auto` serves for `folder`, and why: torch on a GPU; else ONNX float32 where its check passed;
-    else torch, with the reason the float32 export cannot be served (never int8 on its own: it is opt-in)."""
+    """What `auto` serves for `folder`, and why: torch on a GPU; else the copy `served_copy` picks from the
+    check record, when its file is there; else torch, with the reason the float32 export cannot be served."""
     folder = Path(folder)
     if gpu:
         return "torch", "a GPU is present"
-    if verified(folder, "onnx"):
-        return "onnx", f"{FLOAT_FILE} passed its check ({CHECK_FILE})"
+    record = check_record(folder) or {}
+    best = served_copy(record)
+    if best and verified(folder, best):
+        seconds = record.get("seconds", {})
+        timed = ", ".join(f"{name} {seconds[name]:.1f} s" for name in ONNX_FILES if name in seconds)
+        return best, f"{ONNX_FILES[best]} passed its check ({CHECK_FILE})" + (f"; check windows read in {timed}" if timed else "")
     if not (folder / FLOAT_FILE).exists():
         only_int8 = " (the int8 copy is served only when asked for: --backend int8)" if (folder / INT8_FILE).exists() else ""
         return "torch", f"no {FLOAT_FILE} in {folder}{only_int8}: run `stanceline export --model {folder}`"
-    record = check_record(folder)
-    if record is None or CHECK_KEYS["onnx"] not in record:
+    if CHECK_KEYS["onnx"] not in record:
         return "torch", f"{FLOAT_FILE} has no check in {CHECK_FILE}: run `stanceline export --model {folder}`"
     return "torch", f"{FLOAT_FILE} failed its check ({CHECK_FILE}): its labels differ from torch's"
 
@@ -101,8 +114,8 @@ def load_backend(folder: Path, backend: str = "auto", threads: int | None = None
     """The named backend for the model in `folder`; `threads` caps its CPU threads (None: all cores);
     `spin=False` lets ONNX Runtime's threads sleep between operators instead of busy-waiting (see `OnnxBackend`).
 
-    "auto" picks ONNX float32 (faster than torch on CPU, same labels) when no GPU is present and the folder's
-    float32 export passed its check on dev (`export.check_backends`), else torch (`auto_backend`)."""
+    "auto" picks the fastest ONNX copy whose check on dev passed (`export.check_backends`) when no GPU is
+    present, else torch (`auto_backend`)."""
     if backend == "auto":
         import torch
 
@@ -119,8 +132,7 @@ def load_backend(folder: Path, backend: str = "auto", threads: int | None = None
             torch.set_num_threads(threads)
         return TorchBackend(folder)
     if backend in ONNX_FILES:
-        per_row = backend == "int8" and INT8_PER_ROW
-        return OnnxBackend(folder, threads=threads, file=ONNX_FILES[backend], spin=spin, name=backend, per_row=per_row)
+        return OnnxBackend(folder, threads=threads, file=ONNX_FILES[backend], spin=spin, name=backend)
     raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
@@ -166,10 +178,11 @@ class Classifier:
 class OnnxBackend:
     """ONNX Runtime on one of the folder's ONNX files (`file`), threads set once.
 
-    `per_row=True` runs each window in its own session call, its padding removed. Dynamic int8 computes
-    its activation scales over everything in a call, so in a batch a window's answer depends on the other
-    windows; alone, it depends only on itself. The float32 model needs no such care: its batched answers
-    equal its single ones exactly on this CPU (reports/EXPERIMENTS.md).
+    `per_row=True` runs each window in its own session call, its padding removed. An int8 file quantized
+    by ONNX Runtime's dynamic quantization computes its activation scales over everything in a call, so in
+    a batch a window's answer would depend on the other windows; alone, it depends only on itself. Such
+    files (exported before 2026-12-08) are run per row whatever `per_row` says. The float32 model and the
+    per-token int8 file need no such care: their batched answers equal their single ones exactly.
 
     By default ONNX Runtime's worker threads spin between operators, which lowers the latency of one call
     when nothing else needs the cores. In the server, the event loop and the planning threads share those
@@ -191,7 +204,6 @@ class OnnxBackend:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `make export` (stanceline export --model {folder}) first")
         self.name = name
-        self.per_row = per_row
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
@@ -201,6 +213,7 @@ class OnnxBackend:
             options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = {item.name for item in self.session.get_inputs()}
+        self.per_row = per_row or (name == "int8" and not is_per_token(self.session))
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         feed = {name: value for name, value in batch.items() if name in self.input_names}

@@ -1,17 +1,13 @@
 """The ONNX copies of a trained model, and the check that decides whether `auto` serves them.
 
-`export_onnx` writes `model.onnx` (float32) and `model.int8.onnx` (weights int8, activations quantized
-on the fly) into the model folder. Every matrix product is quantized except the feed-forward output
-projection of each layer (`ffn_output_matmuls`): its input, the GELU output, carries the outlier
-activations that per-tensor int8 handles worst (Bondarenko et al., 2021, "Understanding and Overcoming
-the Challenges of Efficient Transformer Quantization"); keeping it in float removed the dev stance drop
-that int8 otherwise cost (reports/EXPERIMENTS.md, "Quantization routes").
+`export_onnx` writes `model.onnx` (float32) and `model.int8.onnx` (per-token int8, `training.quantize`:
+every weighted matrix product in integers, each token row scaled by its own range) into the model folder.
 
-`check_backends` scores dev windows with torch and with each ONNX copy and writes the result to
-`backends.json`. The float32 copy should keep every label (it computes what torch computes, in another
-order); the check is there to catch an export that went wrong. `auto` serves the float32 copy only where
-that check passed; int8 costs some accuracy, how much depends on the model, and is served only when asked
-for (`--backend int8`); its agreement is recorded for that choice.
+`check_backends` scores dev windows with torch and with each ONNX copy, times each on those windows, and
+writes the result to `backends.json`. The float32 copy should keep every label (it computes what torch
+computes, in another order); the check is there to catch an export that went wrong. int8 costs some
+accuracy, how much depends on the model: it passes when it keeps `MIN_AGREEMENT` of torch's stance and
+sentiment labels. `auto` serves the fastest copy that passed (`backends.auto_backend`).
 """
 
 from __future__ import annotations
@@ -19,17 +15,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 
 from training import public
-from training.backends import CHECK_FILE, CHECK_KEYS, FLOAT_FILE, INPUT_NAMES, INT8_FILE, ONNX_FILES
+from training.backends import CHECK_FILE, CHECK_KEYS, FLOAT_FILE, INPUT_NAMES, INT8_FILE, ONNX_FILES, served_copy
 from training.evaluate import evaluate_articles
 from training.files import write_lines_atomically
 from training.items import items_from_articles
 from training.modeling import load_sequence_model
 from training.predictor import Predictor
+from training.quantize import SCHEME, quantize_per_token
 
 MIN_AGREEMENT = 0.97
 """Smallest share of checked windows whose stance and sentiment labels an ONNX copy must keep to pass."""
@@ -72,7 +70,6 @@ def export_onnx(folder: Path) -> Path:
     Any earlier check is removed with the files it judged, so `auto` keeps torch until `check_backends`
     runs again."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoTokenizer
 
     folder = Path(folder)
@@ -97,8 +94,7 @@ def export_onnx(folder: Path) -> Path:
         opset_version=17,
         dynamo=False,
     )
-    kept_float = ffn_output_matmuls(partial_float, model.config.intermediate_size, model.config.hidden_size)
-    quantize_dynamic(str(partial_float), str(partial_int8), weight_type=QuantType.QInt8, nodes_to_exclude=kept_float)
+    quantize_per_token(partial_float, partial_int8)
     (folder / CHECK_FILE).unlink(missing_ok=True)  # a check of the previous int8 file no longer holds
     os.replace(partial_float, float_path)
     os.replace(partial_int8, int8_path)
@@ -119,16 +115,24 @@ def check_backends(folder: Path, dev_articles: list[dict], dev_file: str, data_d
     names = ["torch"] + [name for name, file in ONNX_FILES.items() if (folder / file).exists()]
     predictors = {backend: Predictor.from_folder(folder, backend=backend) for backend in names}
     inputs, sources = check_inputs(predictors["torch"], dev_articles, data_dir)
+    seconds = {}
+    started = time.perf_counter()
     reference = predictors["torch"].classifier.predict(inputs)
+    seconds["torch"] = round(time.perf_counter() - started, 2)
     record: dict = {"dev_file": dev_file, "windows": len(inputs), "sources": sources, "min_agreement": MIN_AGREEMENT}
     for backend in names[1:]:
+        started = time.perf_counter()
         probabilities = predictors[backend].classifier.predict(inputs)
+        seconds[backend] = round(time.perf_counter() - started, 2)
         heads = agreement(reference, probabilities) if len(inputs) else {}
         keeps = bool(heads) and all(
             heads[head]["agreement"] >= MIN_AGREEMENT for head in ("stance", "sentiment") if head in heads
         )
         record[backend] = {"file": ONNX_FILES[backend], "heads": heads}
+        if backend == "int8" and not predictors[backend].classifier.backend.per_row:
+            record[backend]["scheme"] = SCHEME
         record[CHECK_KEYS[backend]] = keeps
+    record["seconds"] = seconds
     scores = {}
     for backend, predictor in predictors.items():
         metrics = evaluate_articles(predictor, dev_articles, bootstrap=0) if dev_articles else {}
@@ -181,6 +185,9 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> list[float]
     return [round(centre - half, 4), round(centre + half, 4)]
 
 
+SERVED_NAMES = {"torch": "torch", "onnx": "ONNX float32", "int8": "int8"}
+
+
 def describe_check(record: dict) -> str:
     """One line on a `check_backends` record, for logs, the command line and the model card."""
     parts = []
@@ -194,9 +201,7 @@ def describe_check(record: dict) -> str:
             )
             verdict = "passes" if record[CHECK_KEYS[backend]] else "FAILS"
             parts.append(f"{label} keeps {kept or 'no labels'}: {verdict}")
-    served = "auto serves ONNX float32" if record.get(CHECK_KEYS["onnx"]) else "auto serves torch"
     return (
         f"backend check on {record['windows']} windows ({', '.join(record['sources'])}), labels kept against torch, "
-        f"needed {record['min_agreement']:.0%}: {'; '.join(parts) or 'no ONNX copy'}; {served}"
-        + ("; int8 is served only with --backend int8" if "int8" in record else "")
+        f"needed {record['min_agreement']:.0%}: {'; '.join(parts) or 'no ONNX copy'}; auto serves {SERVED_NAMES[served_copy(record) or 'torch']}"
     )

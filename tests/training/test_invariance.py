@@ -1,9 +1,8 @@
 """Same article, same answer: what a backend says about a document does not depend on the documents that
 share its batch, nor on how `stanceline score` cuts a collection into chunks (issue 26).
 
-Every served backend is checked: torch, ONNX float32 (`onnx`, what `auto` serves on a CPU) and int8, which
-runs one window per session call because dynamic quantization scales activations over a whole call
-(`training.backends.INT8_PER_ROW`). Window probabilities must agree within 1e-5; answers carry scores
+Every served backend is checked: torch, ONNX float32 (`onnx`) and int8, run batched: its activation
+scales come from each token's own row (`training.quantize`). Window probabilities must agree within 1e-5; answers carry scores
 rounded to 4 decimals, so there labels must be equal and scores within one rounding step.
 """
 
@@ -18,11 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import exported_copy
-from training.backends import INT8_PER_ROW
 from training.predictor import Document, PairRequest, Predictor
 
-BACKENDS = ["torch", "onnx", "int8"] if INT8_PER_ROW else ["torch", "onnx"]
-"""int8 is left out only if it runs batched, where it is not invariant by construction (documented)."""
+BACKENDS = ["torch", "onnx", "int8"]
 
 SENTENCES = [
     "Japan demanded that North Korea halt its missile launches.",

@@ -1,5 +1,6 @@
 """The ONNX backends answer like the torch backend on the same model folder: float32 (`onnx`) to rounding,
-int8 to its checked agreement; `auto` serves float32 only where its check passed, and int8 never."""
+int8 to its checked agreement; `auto` serves the fastest copy whose check passed, and never an int8 file
+that is not batch-invariant."""
 
 import json
 import logging
@@ -11,8 +12,9 @@ import pytest
 from tests.conftest import exported_copy
 from training.backends import CHECK_FILE, FLOAT_FILE, INT8_FILE, Classifier, load_backend
 from training.data import load_articles
-from training.export import check_backends, describe_check, export_onnx, ffn_output_matmuls, wilson_interval
+from training.export import check_backends, describe_check, export_onnx, wilson_interval
 from training.predictor import Document, PairRequest, Predictor
+from training.quantize import METADATA_KEY, SCHEME
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +27,14 @@ def test_export_writes_an_int8_model_smaller_than_float(exported_model):
     assert not list(exported_model.glob(".*.part"))
 
 
-def test_int8_keeps_each_feed_forward_output_projection_in_float(exported_model):
+def test_int8_runs_every_weighted_matrix_product_per_token_and_batched(exported_model):
     import onnx
 
     config = json.loads((exported_model / "config.json").read_text())
-    kept = ffn_output_matmuls(exported_model / "model.onnx", config["intermediate_size"], config["hidden_size"])
-    assert len(kept) == config["num_hidden_layers"]
-    int8_nodes = {node.name: node.op_type for node in onnx.load(str(exported_model / INT8_FILE)).graph.node}
-    assert all(int8_nodes.get(name) == "MatMul" for name in kept), "the FFN output projections stay float"
-    assert sum(op == "MatMulInteger" for op in int8_nodes.values()) >= 4 * config["num_hidden_layers"]
+    int8 = onnx.load(str(exported_model / INT8_FILE))
+    assert sum(node.op_type == "MatMulInteger" for node in int8.graph.node) == 6 * config["num_hidden_layers"]
+    assert {prop.key: prop.value for prop in int8.metadata_props} == {METADATA_KEY: SCHEME}
+    assert not load_backend(exported_model, "int8").per_row, "a per-token file needs no one-window calls"
 
 
 def test_a_new_export_drops_the_check_of_the_previous_int8_file(exported_model, tmp_path):
@@ -105,11 +106,22 @@ def test_auto_serves_float32_only_after_it_passed_the_dev_check(exported_model, 
     kept = [record["int8"]["heads"][head]["agreement"] >= record["min_agreement"] for head in ("stance", "sentiment")]
     assert record["int8_keeps_accuracy"] == all(kept)
     assert json.loads((folder / CHECK_FILE).read_text()) == record
-    assert "auto serves ONNX float32" in describe_check(record)
+    assert set(record["seconds"]) == {"torch", "onnx", "int8"} and record["int8"]["scheme"] == SCHEME
 
-    for keeps, expected in ((True, "onnx"), (False, "torch")):
-        (folder / CHECK_FILE).write_text(json.dumps({**record, "onnx_keeps_accuracy": keeps, "int8_keeps_accuracy": True}))
-        assert load_backend(folder, "auto").name == expected, "a passing int8 check never makes auto serve int8"
+    def served_with(**changes) -> str:
+        (folder / CHECK_FILE).write_text(json.dumps({**record, **changes}))
+        return load_backend(folder, "auto").name
+
+    both_pass = {"onnx_keeps_accuracy": True, "int8_keeps_accuracy": True}
+    assert served_with(**both_pass, seconds={"onnx": 2.0, "int8": 1.0}) == "int8", "the faster copy that passed"
+    assert served_with(**both_pass, seconds={"onnx": 1.0, "int8": 2.0}) == "onnx"
+    assert served_with(onnx_keeps_accuracy=True, int8_keeps_accuracy=False, seconds={"onnx": 2.0, "int8": 1.0}) == "onnx"
+    assert served_with(onnx_keeps_accuracy=False, int8_keeps_accuracy=False) == "torch"
+    per_call = {**record["int8"], "scheme": None}
+    assert served_with(**both_pass, int8=per_call, seconds={"onnx": 2.0, "int8": 1.0}) == "onnx", (
+        "an int8 file scaled per call is never served by auto: batched, it is not invariant"
+    )
+    assert "auto serves int8" in describe_check({**record, **both_pass, "seconds": {"onnx": 2.0, "int8": 1.0}})
     assert load_backend(folder, "int8").name == "int8", "asking for int8 by name still gets it"
 
 
