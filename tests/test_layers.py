@@ -14,6 +14,7 @@ CORE = {
     "training.catalog",
     "training.modeling",
     "training.backends",
+    "training.quantize",
     "training.predictor",
     "training.files",
 }
