@@ -191,7 +191,7 @@ SERVED_NAMES = {"torch": "torch", "onnx": "ONNX float32", "int8": "int8"}
 def describe_check(record: dict) -> str:
     """One line on a `check_backends` record, for logs, the command line and the model card."""
     parts = []
-    for backend, label in (("onnx", "ONNX float32"), ("int8", "int8")):
+    for backend in ONNX_FILES:
         if backend in record:
             heads = record[backend]["heads"]
             kept = ", ".join(
@@ -200,7 +200,7 @@ def describe_check(record: dict) -> str:
                 if head != "evidence"
             )
             verdict = "passes" if record[CHECK_KEYS[backend]] else "FAILS"
-            parts.append(f"{label} keeps {kept or 'no labels'}: {verdict}")
+            parts.append(f"{SERVED_NAMES[backend]} keeps {kept or 'no labels'}: {verdict}")
     return (
         f"backend check on {record['windows']} windows ({', '.join(record['sources'])}), labels kept against torch, "
         f"needed {record['min_agreement']:.0%}: {'; '.join(parts) or 'no ONNX copy'}; auto serves {SERVED_NAMES[served_copy(record) or 'torch']}"
