@@ -1,9 +1,10 @@
 """Compare int8 routes for a trained model folder: speed, agreement with torch, batch invariance.
 
-Routes: `dynamic` (today's `model.int8.onnx`: activations scaled per call, so a row's answer depends on
-its batch), `static` (QDQ, activation scales calibrated once on dev windows), `nbits8` (weight-only int8
+Routes: `dynamic` (ONNX Runtime's dynamic quantization, the int8 file exported before 2026-12-08:
+activations scaled per call, so a row's answer depends on its batch), `per-token` (what `make export`
+writes now, `training.quantize`: each token row scaled by its own range, run batched), `static` (QDQ, activation scales calibrated once on dev windows), `nbits8` (weight-only int8
 `MatMulNBits`; accuracy level 4 quantizes activations per row block, which keeps a row's answer
-independent of its batch), `nbits8-float` (the same weights computed in float), `dynamic-rows` (today's
+independent of its batch), `nbits8-float` (the same weights computed in float), `dynamic-rows` (the
 dynamic int8 file run one window per session call, padding removed: each window gets its own activation
 scales, so its answer cannot depend on a batch), `float-rows` (the float32 export run the same way),
 `fused` (the float32 export through ONNX Runtime's transformer optimizer: fused attention, layer norm and
@@ -30,12 +31,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from training.backends import FLOAT_FILE, INT8_FILE, Classifier, OnnxBackend, TorchBackend
+from training.backends import FLOAT_FILE, Classifier, OnnxBackend, TorchBackend
 from training.data import load_articles
 from training.export import check_inputs, export_onnx, ffn_output_matmuls
 from training.modeling import ModelMeta, split_probabilities
 from training.predictor import Predictor
+from training.quantize import quantize_per_token
 
 
 def static_route(float_path: Path, out: Path, batches: list[dict[str, np.ndarray]], exclude: list[str]) -> None:
@@ -118,7 +121,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--dev", default="datasets/stanceline-wire/dev.jsonl")
     parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--routes", default="dynamic,static,nbits8,nbits8-float")
+    parser.add_argument("--routes", default="per-token,dynamic,static,nbits8,nbits8-float")
     parser.add_argument("--exclude-ffn-output", default="static,dynamic", help="routes that keep the FFN output matmul in float")
     parser.add_argument("--block-size", type=int, default=32)
     parser.add_argument("--fused-type", default="bert", help="model_type for ONNX Runtime's transformer optimizer")
@@ -133,7 +136,6 @@ def main() -> None:
             shutil.copy(name, scratch / name.name)
     if (folder / FLOAT_FILE).exists():
         shutil.copy(folder / FLOAT_FILE, scratch / FLOAT_FILE)
-        shutil.copy(folder / INT8_FILE, scratch / INT8_FILE)
     else:
         shutil.copy(folder / "model.safetensors", scratch / "model.safetensors")
         export_onnx(scratch)
@@ -146,15 +148,20 @@ def main() -> None:
     config = json.loads((scratch / "config.json").read_text())
     ffn = ffn_output_matmuls(scratch / FLOAT_FILE, config["intermediate_size"], config["hidden_size"])
     calibration = [classifier.encode(inputs[i : i + 32]) for i in range(0, min(len(inputs), 1024), 32)]
-    files = {"dynamic": scratch / INT8_FILE, "float": scratch / FLOAT_FILE}
-    per_row = {"dynamic-rows": scratch / INT8_FILE, "float-rows": scratch / FLOAT_FILE}
+    dynamic = scratch / "model.int8-dynamic.onnx"
+    if {"dynamic", "dynamic-rows"} & set(args.routes.split(",")):
+        quantize_dynamic(str(scratch / FLOAT_FILE), str(dynamic), weight_type=QuantType.QInt8, nodes_to_exclude=ffn)
+    files = {"dynamic": dynamic, "float": scratch / FLOAT_FILE}
+    per_row = {"dynamic-rows": dynamic, "float-rows": scratch / FLOAT_FILE}
     files |= {route: path for route, path in per_row.items() if route in args.routes.split(",")}
     excluded = set(args.exclude_ffn_output.split(","))
     for route in args.routes.split(","):
         exclude = ffn if route in excluded else []
         path = scratch / f"model.int8-{route}.onnx"
         started = time.perf_counter()
-        if route == "static":
+        if route == "per-token":
+            quantize_per_token(scratch / FLOAT_FILE, path)
+        elif route == "static":
             static_route(scratch / FLOAT_FILE, path, calibration, exclude)
         elif route == "nbits8":
             nbits_route(scratch / FLOAT_FILE, path, 4, exclude, args.block_size)
